@@ -18,7 +18,9 @@ from knowledge_base.settings import get_settings
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not SHARED_DATA.exists():  # CI lays shared/ beside the clone; a developer may point elsewhere
     SHARED_DATA = Path(os.environ.get("KABASHOAX_SHARED_DATA", "/work/shared/data"))
-POSTGRES_URL = os.environ.get("KABASHOAX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "KABASHOAX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,20 @@ from knowledge_base.models import Source
 
 def test_migrations_create_every_table(engine: sa.Engine) -> None:
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"source", "article", "passage", "verdict", "verdicttext", "claim", "citizenreport",
-            "citizen", "inboundmessage", "notification", "staffuser", "auditlog"} <= tables
+    assert {
+        "source",
+        "article",
+        "passage",
+        "verdict",
+        "verdicttext",
+        "claim",
+        "citizenreport",
+        "citizen",
+        "inboundmessage",
+        "notification",
+        "staffuser",
+        "auditlog",
+    } <= tables
 
 
 def test_migrate_twice_is_a_no_op(db_url: str, engine: sa.Engine) -> None:
@@ -26,7 +38,9 @@ def test_migrate_twice_is_a_no_op(db_url: str, engine: sa.Engine) -> None:
 
 def test_timestamps_round_trip_as_aware_utc(session: Session) -> None:
     wita = timezone(timedelta(hours=8))
-    src = Source(name="pos-kupang", outlet="Pos Kupang", last_polled_at=datetime(2026, 1, 2, 8, 0, tzinfo=wita))
+    src = Source(
+        name="pos-kupang", outlet="Pos Kupang", last_polled_at=datetime(2026, 1, 2, 8, 0, tzinfo=wita)
+    )
     session.add(src)
     session.commit()
     session.expire_all()
