@@ -1,0 +1,67 @@
+"""Settings of the citizen bot (channels, abuse limits), from env and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from knowledge_base.settings import get_settings as get_kb_settings
+
+
+class BotSettings(BaseSettings):
+    """Every value can be set from the environment (upper-case alias) or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    telegram_bot_token: str = Field("", alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
+    telegram_webhook_secret: str = Field("", alias="TELEGRAM_WEBHOOK_SECRET")
+
+    whatsapp_app_secret: str = Field("", alias="WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: str = Field("", alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_access_token: str = Field("", alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_phone_number_id: str = Field("", alias="WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_api_base_url: str = Field("https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE_URL")
+    whatsapp_template_name: str = Field("kabashoax_update", alias="WHATSAPP_TEMPLATE_NAME")
+    whatsapp_template_language: str = Field("id", alias="WHATSAPP_TEMPLATE_LANGUAGE")
+
+    # Abuse handling: per-chat limit (the `limits` notation), a block list of pseudonyms, a size cap.
+    rate_limit: str = Field("12/minute", alias="BOT_RATE_LIMIT")
+    rate_limit_storage: str = Field("memory://", alias="BOT_RATE_LIMIT_STORAGE")
+    blocked_pseudonyms: set[str] = Field(default_factory=set, alias="BOT_BLOCKED_PSEUDONYMS")
+    max_message_chars: int = Field(4096, alias="BOT_MAX_MESSAGE_CHARS")
+
+    # NLU below this confidence is treated as "not understood".
+    min_intent_confidence: float = Field(0.5, alias="BOT_MIN_INTENT_CONFIDENCE")
+    # Unrecognised text at least this long is treated as a forwarded claim rather than a question.
+    claim_min_words: int = Field(12, alias="BOT_CLAIM_MIN_WORDS")
+
+    # Notifier (outbox): lease per claimed row, batch size, retry backoff, give-up threshold.
+    notify_lease_s: float = Field(60.0, alias="BOT_NOTIFY_LEASE_S")
+    notify_batch: int = Field(20, alias="BOT_NOTIFY_BATCH")
+    notify_poll_s: float = Field(2.0, alias="BOT_NOTIFY_POLL_S")
+    notify_backoff_base_s: float = Field(5.0, alias="BOT_NOTIFY_BACKOFF_BASE_S")
+    notify_backoff_max_s: float = Field(3600.0, alias="BOT_NOTIFY_BACKOFF_MAX_S")
+    notify_max_attempts: int = Field(8, alias="BOT_NOTIFY_MAX_ATTEMPTS")
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The shared secret key: pseudonyms cannot be recomputed from a phone number without it."""
+        return get_kb_settings().secret_key.encode()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> BotSettings:
+        if get_kb_settings().environment == "production":
+            if self.telegram_bot_token and not self.telegram_webhook_secret:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set in production")
+            if self.whatsapp_access_token and not self.whatsapp_app_secret:
+                raise ValueError("WHATSAPP_APP_SECRET must be set in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> BotSettings:
+    """The process-wide bot settings; tests call `get_settings.cache_clear()` after changing the env."""
+    return BotSettings()

@@ -1,0 +1,136 @@
+"""Telegram channel: translates PTB updates into envelopes and replies into Bot API calls.
+
+The same translation serves long polling (`kabashoax bot telegram`) and the webhook route; the
+conversation itself lives in `bot.core`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.core import BotCore, Envelope, Turn
+from bot.dialogue import Incoming, Reply, parse_command
+from bot.settings import BotSettings
+
+log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines contain the bot token
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096
+MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "animation", "sticker", "document")
+OTHER_KINDS = ("location", "contact", "poll", "venue", "dice")
+
+
+def to_envelope(update: Update) -> Envelope | None:
+    """The citizen action in an update, or None for updates that are not a private chat message."""
+    ext = f"u{update.update_id}"
+    if update.callback_query is not None:
+        cq = update.callback_query
+        address = str(cq.message.chat.id) if cq.message is not None else str(cq.from_user.id)
+        return Envelope(CHANNEL, ext, address, Incoming(button=cq.data or ""), {"kind": "button"})
+    msg = update.message or update.edited_message
+    if msg is None or msg.chat.type != "private":
+        return None
+    return Envelope(CHANNEL, ext, str(msg.chat.id), _incoming(msg, edited=update.edited_message is not None))
+
+
+def _incoming(msg: Message, *, edited: bool) -> Incoming:
+    media = next((k for k in MEDIA_KINDS + OTHER_KINDS if getattr(msg, k, None)), None)
+    text = msg.text or msg.caption or ""
+    command, rest = parse_command(text) if msg.text else (None, text)
+    return Incoming(
+        text=rest if command else text,
+        command=command,
+        media=media,
+        forwarded=msg.forward_origin is not None,
+        edited=edited,
+    )
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Short labels (numbers, 👍/👎) share a row; long ones get their own."""
+    if not reply.buttons:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    row: list[InlineKeyboardButton] = []
+    for b in reply.buttons:
+        button = InlineKeyboardButton(b.label, callback_data=b.data)
+        if len(b.label) <= 18 and len(row) < 4:
+            row.append(button)
+            continue
+        if row:
+            rows.append(row)
+            row = []
+        rows.append([button])
+    if row:
+        rows.append(row)
+    return InlineKeyboardMarkup(rows)
+
+
+class TelegramChannel:
+    """The PTB bot plus the core: `handle_update` raises when delivery fails, so a webhook can
+    answer 500 and Telegram redelivers (the stored replies are then re-sent, not recomputed)."""
+
+    def __init__(self, bot: Bot, core: BotCore) -> None:
+        self.bot = bot
+        self.core = core
+
+    async def send(self, address: str, replies: list[Reply]) -> None:
+        for reply in replies:
+            await self.bot.send_message(
+                chat_id=int(address), text=reply.text[:MAX_TEXT], reply_markup=_markup(reply)
+            )
+
+    async def handle_update(self, update: Update) -> Turn | None:
+        env = to_envelope(update)
+        if env is None:
+            log.debug("ignored update %s", update.update_id)
+            return None
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:  # a too-old query cannot be answered; the reply still goes out
+                log.info("callback query of update %s not answered: %s", update.update_id, exc)
+        return await self.core.handle(env, self.send)
+
+
+def make_bot(settings: BotSettings) -> Bot:
+    return Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
+
+
+def build_application(
+    settings: BotSettings, core: BotCore, *, polling: bool = True
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """A PTB application whose one handler passes every update to the core."""
+    builder = (
+        Application.builder().token(settings.telegram_bot_token).base_url(settings.telegram_api_base_url)
+    )
+    if not polling:
+        builder = builder.updater(None)
+    app = builder.concurrent_updates(8).build()
+    channel = TelegramChannel(app.bot, core)
+    app.bot_data["channel"] = channel
+
+    async def on_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(update, Update):
+            await channel.handle_update(update)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        uid = update.update_id if isinstance(update, Update) else None
+        # The type only: some PTB errors (InvalidToken) carry the token in their message.
+        err = context.error
+        log.error(
+            "telegram update %s failed: %s",
+            uid,
+            type(err).__name__,
+            exc_info=not isinstance(err, TelegramError),
+        )
+
+    app.add_handler(TypeHandler(Update, on_update))
+    app.add_error_handler(on_error)
+    return app
