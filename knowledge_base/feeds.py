@@ -1,0 +1,408 @@
+"""Ingest trusted feeds: fetch (conditional GET, timeout, size limit), parse, de-duplicate, store passages.
+
+Each source is handled on its own: a dead, huge or malformed feed is recorded on its Source row
+(`last_error`, `error_count`) and the run goes on with the next one. Articles are unique by canonical
+URL, by guid within their source and by content hash, so re-ingesting a feed adds nothing. Passages are
+stored without embeddings; `knowledge_base.search.sync_passages` embeds and indexes them afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import logging
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import feedparser
+import httpx
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from knowledge_base.models import Article, Passage, Source, utcnow
+from knowledge_base.settings import get_settings
+from knowledge_base.sources import (
+    SAMPLES_DIR,
+    SAMPLES_FILE,
+    due_sources,
+    load_specs,
+    pollable_sources,
+    sync_sources,
+)
+from knowledge_base.text import chunk_text, content_hash, html_to_text
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Kabashoax/0.1 (trusted-feed reader of a city hoax-checking service)"
+_TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga"}
+)
+_MAX_FIELD = 1000  # Article.url / guid column width
+_MAX_ERROR = 2000
+
+
+class FeedError(Exception):
+    """Why a feed could not be ingested; recorded on the source, shown by `kabashoax sources list`."""
+
+
+@dataclass
+class FetchResult:
+    not_modified: bool
+    content: bytes = b""
+    url: str = ""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class FeedItem:
+    guid: str
+    url: str
+    title: str
+    text: str
+    author: str | None
+    published_at: datetime | None
+
+
+@dataclass
+class IngestReport:
+    """What one source's ingest did; `status` is ok | not_modified | warning | error."""
+
+    source: str
+    status: str
+    new_articles: int = 0
+    new_passages: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def new_client() -> httpx.Client:
+    settings = get_settings()
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.feed_timeout_s),
+        follow_redirects=True,
+        max_redirects=5,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"},
+    )
+
+
+def fetch_feed(
+    url: str,
+    *,
+    client: httpx.Client,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int | None = None,
+    timeout_s: float | None = None,
+) -> FetchResult:
+    """GET a feed with the stored validators; stops reading past `max_bytes` or the overall deadline."""
+    settings = get_settings()
+    max_bytes = max_bytes or settings.feed_max_bytes
+    timeout_s = timeout_s or settings.feed_timeout_s
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + 2 * timeout_s  # per-read timeouts alone let a trickling server go on
+    try:
+        with client.stream("GET", url, headers=headers, timeout=timeout_s) as response:
+            if response.status_code == 304:
+                return FetchResult(not_modified=True, url=str(response.url))
+            if response.status_code >= 400:
+                raise FeedError(f"HTTP {response.status_code} from {response.url}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise FeedError(f"feed too large: {declared} bytes declared, limit {max_bytes}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise FeedError(f"feed too large: more than {max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise FeedError(f"timed out: feed still downloading after {2 * timeout_s:g} s")
+            return FetchResult(
+                not_modified=False,
+                content=bytes(body),
+                url=str(response.url),
+                content_type=response.headers.get("Content-Type"),
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
+    except httpx.TimeoutException as exc:
+        raise FeedError(f"timed out after {timeout_s:g} s ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise FeedError(f"network error: {type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def canonical_url(url: str, base: str | None = None) -> str | None:
+    """The URL an article is known by: absolute http(s), lower-case host, no fragment or tracking params."""
+    url = (url or "").strip()
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    netloc = parts.hostname.lower()
+    if port and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not (k.lower().startswith("utm_") or k.lower() in _TRACKING_PARAMS)
+    ]
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def _entry_datetime(entry: Any, now: datetime) -> datetime | None:
+    """Publication time in UTC; a date far in the future is a feed bug, not news from tomorrow."""
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    if not parsed:
+        return None
+    try:
+        when = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return None if when > now + timedelta(days=1) else when
+
+
+def _entry_item(entry: Any, base_url: str | None, now: datetime) -> FeedItem | None:
+    """A storable item, or None when the entry has no usable link or no text at all."""
+    link = entry.get("link") or (entry.get("id") if entry.get("guidislink") else None) or ""
+    url = canonical_url(link, base_url)
+    if url is None or len(url) > _MAX_FIELD:
+        return None
+    title = " ".join(html_to_text(entry.get("title", "")).split())
+    bodies = [c.get("value", "") for c in entry.get("content", [])] + [entry.get("summary", "")]
+    text = max((html_to_text(b) for b in bodies), key=len, default="")
+    if not (title or text):
+        return None
+    guid = (entry.get("id") or url).strip()
+    if len(guid) > _MAX_FIELD:
+        guid = "sha256:" + content_hash(guid)
+    author = " ".join(html_to_text(entry.get("author", "")).split())[:300] or None
+    return FeedItem(guid, url, title or text[:200], text, author, _entry_datetime(entry, now))
+
+
+def parse_feed(
+    content: bytes, *, base_url: str | None = None, content_type: str | None = None
+) -> tuple[list[FeedItem], str | None, int]:
+    """Items of an RSS/Atom/RDF document, a warning when it was malformed but readable, and the skip count.
+
+    Raises FeedError when the content is not a feed at all (HTML page, empty body, unreadable XML).
+    """
+    if not content.strip():
+        raise FeedError("empty response: no feed content")
+    headers = {"content-location": base_url or "", "content-type": content_type or "application/xml"}
+    # A BytesIO, never the bytes: feedparser would open a body that happens to name a local file.
+    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not parsed.entries:
+        if problem is not None:
+            raise FeedError(f"not a readable feed: {type(problem).__name__}: {problem}")
+        if not parsed.get("version"):
+            raise FeedError("not a feed: no RSS, Atom or RDF document found (an HTML page?)")
+    now = utcnow()
+    items = [_entry_item(e, base_url, now) for e in parsed.entries]
+    kept = [i for i in items if i is not None]
+    warning = None
+    if problem is not None:
+        warning = f"malformed feed, {len(kept)} items recovered: {type(problem).__name__}: {problem}"
+    return kept, warning, len(items) - len(kept)
+
+
+# --------------------------------------------------------------------------- storing
+
+
+def store_items(source: Source, items: list[FeedItem], *, session: Session) -> IngestReport:
+    """Insert the items not seen before (by guid in this source, canonical URL or content hash)."""
+    settings = get_settings()
+    report = IngestReport(source=source.name, status="ok")
+    hashes = {id(i): content_hash(i.title, i.text) for i in items}
+    seen_guids = set(
+        session.exec(
+            select(Article.guid).where(
+                Article.source_id == source.id, col(Article.guid).in_([i.guid for i in items])
+            )
+        ).all()
+    )
+    seen_urls = set(
+        session.exec(select(Article.url).where(col(Article.url).in_([i.url for i in items]))).all()
+    )
+    seen_hashes = set(
+        session.exec(
+            select(Article.content_hash).where(col(Article.content_hash).in_(list(hashes.values())))
+        ).all()
+    )
+    for item in items:
+        digest = hashes[id(item)]
+        if item.guid in seen_guids or item.url in seen_urls or digest in seen_hashes:
+            report.duplicates += 1
+            continue
+        seen_guids.add(item.guid)
+        seen_urls.add(item.url)
+        seen_hashes.add(digest)
+        passages = chunk_text(item.text or item.title, settings.passage_words, settings.passage_overlap_words)
+        try:
+            with session.begin_nested():  # a row another process stored meanwhile is a duplicate, not a crash
+                article = Article(
+                    source_id=source.id,
+                    guid=item.guid,
+                    url=item.url,
+                    title=item.title,
+                    author=item.author,
+                    published_at=item.published_at,
+                    text=item.text,
+                    content_hash=digest,
+                )
+                session.add(article)
+                session.flush()
+                session.add_all(
+                    Passage(article_id=article.id, position=n, text=text) for n, text in enumerate(passages)
+                )
+                session.flush()
+        except IntegrityError:
+            report.duplicates += 1
+            continue
+        report.new_articles += 1
+        report.new_passages += len(passages)
+    return report
+
+
+def _record_error(source: Source, message: str, now: datetime, *, session: Session) -> IngestReport:
+    source.last_polled_at = now
+    source.last_error = message[:_MAX_ERROR]
+    source.error_count += 1
+    session.add(source)
+    session.flush()
+    log.warning("feed %s failed (%d in a row): %s", source.name, source.error_count, message)
+    return IngestReport(source=source.name, status="error", error=message)
+
+
+def ingest_source(
+    source: Source, *, session: Session, client: httpx.Client | None = None, content: bytes | None = None
+) -> IngestReport:
+    """Fetch (unless `content` is given, e.g. a saved file), parse and store one source's feed.
+
+    Never raises for a bad feed: the failure is recorded on the source and returned in the report.
+    """
+    now = utcnow()
+    fetched: FetchResult | None = None
+    try:
+        if content is None:
+            if not source.feed_url:
+                raise FeedError("source has no feed URL")
+            with nullcontext(client) if client else new_client() as http:
+                fetched = fetch_feed(
+                    source.feed_url, client=http, etag=source.etag, last_modified=source.last_modified
+                )
+            if fetched.not_modified:
+                source.last_polled_at = source.last_ok_at = now
+                source.last_error, source.error_count = None, 0
+                session.add(source)
+                session.flush()
+                return IngestReport(source=source.name, status="not_modified")
+            content = fetched.content
+        items, warning, skipped = parse_feed(
+            content,
+            base_url=fetched.url if fetched else source.feed_url or source.homepage,
+            content_type=fetched.content_type if fetched else None,
+        )
+        with session.begin_nested():
+            report = store_items(source, items, session=session)
+    except FeedError as exc:
+        return _record_error(source, str(exc), now, session=session)
+    except SQLAlchemyError as exc:  # the source's rows were rolled back; the others go on
+        log.exception("storing feed %s failed", source.name)
+        return _record_error(source, f"database error: {type(exc).__name__}", now, session=session)
+    report.skipped = skipped
+    if warning:
+        report.status, report.error = "warning", warning
+    source.last_polled_at = source.last_ok_at = now
+    source.last_error, source.error_count = warning and warning[:_MAX_ERROR], 0
+    if fetched is not None:
+        source.etag, source.last_modified = fetched.etag, fetched.last_modified
+    session.add(source)
+    session.flush()
+    log.info(
+        "feed %s: %d new articles, %d passages, %d duplicates, %d skipped",
+        source.name,
+        report.new_articles,
+        report.new_passages,
+        report.duplicates,
+        report.skipped,
+    )
+    return report
+
+
+def ingest_sources(
+    sources: list[Source], *, session: Session, client: httpx.Client | None = None
+) -> list[IngestReport]:
+    """Ingest each source in turn, committing after each so one failure never costs another's articles."""
+    reports: list[IngestReport] = []
+    with nullcontext(client) if client else new_client() as http:
+        for source in sources:
+            reports.append(ingest_source(source, session=session, client=http))
+            session.commit()
+    return reports
+
+
+def ingest_due(
+    *, session: Session, client: httpx.Client | None = None, force: bool = False, now: datetime | None = None
+) -> list[IngestReport]:
+    """Poll every due source (with `force`, every enabled source that has a feed URL)."""
+    sources = pollable_sources(session=session) if force else due_sources(session=session, now=now)
+    return ingest_sources(sources, session=session, client=client)
+
+
+def read_feed_file(path: Path) -> bytes:
+    """A saved feed, refused when larger than the feed size limit (it would be refused over HTTP too)."""
+    limit = get_settings().feed_max_bytes
+    with path.open("rb") as handle:
+        content = handle.read(limit + 1)
+    if len(content) > limit:
+        raise FeedError(f"feed too large: more than {limit} bytes")
+    return content
+
+
+def ingest_file(path: Path, source: Source, *, session: Session) -> IngestReport:
+    """Ingest a saved feed file as if `source` had served it (validators untouched)."""
+    try:
+        content = read_feed_file(path)
+    except FeedError as exc:
+        return _record_error(source, str(exc), utcnow(), session=session)
+    return ingest_source(source, session=session, content=content)
+
+
+def ingest_samples(*, session: Session) -> list[IngestReport]:
+    """Register and load the bundled sample feeds (sources `sample-*`), offline; idempotent."""
+    specs = load_specs(SAMPLES_FILE)
+    sync_sources(specs, session=session)
+    reports = []
+    for spec in specs:
+        source = session.exec(select(Source).where(Source.name == spec.name)).one()
+        reports.append(ingest_file(SAMPLES_DIR / str(spec.file), source, session=session))
+        session.commit()
+    return reports
