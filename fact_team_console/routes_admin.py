@@ -1,0 +1,91 @@
+"""Dashboard for everyone on the team; audit log and staff accounts for admins."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import HTMLResponse
+
+from fact_team_console import audit, dashboard, ticket_detail, users
+from fact_team_console.passwords import WeakPasswordError
+from fact_team_console.security import Admin, CurrentUser, DbSession, csrf_protect
+from fact_team_console.templating import flash, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/dashboard")
+def dashboard_page(
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+) -> HTMLResponse:
+    return render(request, "dashboard.html", {"user": user, "s": dashboard.compute(session)})
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    user: Admin,
+    session: DbSession,
+    entity: str | None = Query(None, max_length=40),
+    entity_id: int | None = None,
+) -> HTMLResponse:
+    rows = audit.recent(session, entity=entity, entity_id=entity_id, limit=500)
+    return render(
+        request, "audit.html", {"user": user, "rows": rows, "names": ticket_detail.usernames(session)}
+    )
+
+
+@router.get("/users")
+def users_page(
+    request: Request,
+    user: Admin,
+    session: DbSession,
+) -> HTMLResponse:
+    return render(request, "users.html", {"user": user, "users": users.list_users(session)})
+
+
+@router.post("/users", dependencies=[Depends(csrf_protect)])
+def add_user(
+    request: Request,
+    user: Admin,
+    session: DbSession,
+    username: str = Form("", max_length=200),
+    role: str = Form("", max_length=20),
+    password: str = Form("", max_length=1000),
+) -> HTMLResponse | RedirectResponse:
+    try:
+        created = users.create_user(username, role, password, session=session, by_user_id=user.id)
+    except (users.UserError, WeakPasswordError) as exc:
+        session.rollback()
+        context = {
+            "user": user,
+            "users": users.list_users(session),
+            "error": str(exc),
+            "new_username": username,
+            "new_role": role,
+        }
+        return render(request, "users.html", context, status_code=422)
+    session.commit()
+    flash(request, f"Akun {created.username} ({created.role}) dibuat.")
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/users/{user_id}/active", dependencies=[Depends(csrf_protect)])
+def toggle_user(
+    request: Request,
+    user_id: int,
+    user: Admin,
+    session: DbSession,
+    active: bool = Form(...),
+) -> RedirectResponse:
+    try:
+        users.set_active(user_id, active, session=session, by_user_id=user.id)
+    except users.UserError as exc:
+        session.rollback()
+        flash(request, str(exc), "error")
+        return RedirectResponse("/users", status_code=303)
+    session.commit()
+    flash(request, "Akun diaktifkan." if active else "Akun dinonaktifkan.")
+    return RedirectResponse("/users", status_code=303)

@@ -1,0 +1,224 @@
+"""The console's JSON API (in the OpenAPI schema): the same data and steps as the pages, for tools and tests.
+
+State changes need the session cookie and the `X-CSRF-Token` header, like htmx requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
+from fact_team_console.claimreview import claim_review
+from fact_team_console.security import CurrentUser, DbSession, Worker, csrf_protect
+from fact_team_console.settings import get_console_settings
+from fact_team_console.workflow import WorkflowError
+from knowledge_base.models import ClaimStatus, Verdict, VerdictStatus
+
+router = APIRouter(prefix="/api", tags=["console"])
+STATUS_PATTERN = "^(open|all|" + "|".join(s.value for s in ClaimStatus) + ")$"
+
+
+class TicketSummary(BaseModel):
+    id: int
+    preview: str
+    status: str
+    topic: str | None
+    ask_count: int
+    first_asked_at: datetime
+    last_asked_at: datetime
+    assignee: str | None
+
+
+class TicketPage(BaseModel):
+    total: int
+    items: list[TicketSummary]
+
+
+class MessageOut(BaseModel):
+    pseudonym: str
+    channel: str
+    text: str
+    at: datetime
+
+
+class NoteOut(BaseModel):
+    author: str
+    text: str
+    at: datetime
+
+
+class VerdictOut(BaseModel):
+    id: int
+    claim: str
+    rating: str
+    summary: str
+    sources: list[str]
+    status: str
+    version: int
+    published_at: datetime | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    text: str
+    status: str
+    topic: str | None
+    ask_count: int
+    assignee: str | None
+    messages: list[MessageOut]
+    notes: list[NoteOut]
+    verdict: VerdictOut | None
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=workflow.MAX_NOTE)
+
+
+class AssignIn(BaseModel):
+    assignee_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class StatsOut(BaseModel):
+    tickets_per_day: dict[str, float]
+    median_hours_to_verdict: float | None
+    verdicts_counted: int
+    backlog_by_age: dict[str, float]
+    open_total: int
+
+
+@router.get("/tickets", response_model=TicketPage)
+def api_tickets(
+    user: CurrentUser,
+    session: DbSession,
+    status: str = Query("open", pattern=STATUS_PATTERN),
+    assignee: str = Query("", pattern=r"^(|none|\d{1,9})$"),
+    topic: str = Query("", max_length=100),
+    q: str = Query("", max_length=200),
+    sort: ticket_queue.Sort = ticket_queue.Sort.asks,
+    page: int = Query(1, ge=1, le=10_000),
+) -> TicketPage:
+    f = ticket_queue.QueueFilter(status=status, assignee=assignee, topic=topic, q=q, sort=sort, page=page)
+    rows, total = ticket_queue.list_queue(
+        f, session=session, page_size=get_console_settings().queue_page_size
+    )
+    return TicketPage(total=total, items=[TicketSummary(**vars(r)) for r in rows])
+
+
+def _ticket_out(
+    session: Session,
+    claim_id: int,
+) -> TicketOut:
+    t = ticket_detail.load(session, claim_id)
+    if t is None:
+        raise HTTPException(404, "ticket not found")
+    v = t.verdict
+    return TicketOut(
+        id=claim_id,
+        text=t.claim.text,
+        status=t.claim.status,
+        topic=t.claim.topic,
+        ask_count=t.claim.ask_count,
+        assignee=t.assignee,
+        messages=[MessageOut(**vars(m)) for m in t.messages],
+        notes=[NoteOut(**vars(n)) for n in t.notes],
+        verdict=VerdictOut(
+            id=v.id or 0,
+            claim=v.claim,
+            rating=v.rating,
+            summary=v.summary,
+            sources=v.sources,
+            status=v.status,
+            version=v.version,
+            published_at=v.published_at,
+        )
+        if v
+        else None,
+    )
+
+
+@router.get(
+    "/tickets/{claim_id}", response_model=TicketOut, responses={404: {"description": "No such ticket"}}
+)
+def api_ticket(
+    claim_id: int,
+    user: CurrentUser,
+    session: DbSession,
+) -> TicketOut:
+    return _ticket_out(session, claim_id)
+
+
+def _apply(
+    session: Session,
+    step: Any,
+) -> None:
+    try:
+        step()
+    except WorkflowError as exc:
+        session.rollback()
+        raise HTTPException(409 if "Tiket tidak ditemukan" not in str(exc) else 404, str(exc)) from exc
+    session.commit()
+
+
+@router.post(
+    "/tickets/{claim_id}/notes",
+    response_model=TicketOut,
+    dependencies=[Depends(csrf_protect)],
+    responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
+)
+def api_add_note(
+    claim_id: int,
+    body: NoteIn,
+    user: Worker,
+    session: DbSession,
+) -> TicketOut:
+    _apply(session, lambda: workflow.add_note(claim_id, body.text, user=user, session=session))
+    return _ticket_out(session, claim_id)
+
+
+@router.post(
+    "/tickets/{claim_id}/assign",
+    response_model=TicketOut,
+    dependencies=[Depends(csrf_protect)],
+    responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
+)
+def api_assign(
+    claim_id: int,
+    body: AssignIn,
+    user: Worker,
+    session: DbSession,
+) -> TicketOut:
+    _apply(session, lambda: workflow.assign(claim_id, body.assignee_id, user=user, session=session))
+    return _ticket_out(session, claim_id)
+
+
+@router.get("/stats", response_model=StatsOut)
+def api_stats(
+    user: CurrentUser,
+    session: DbSession,
+) -> StatsOut:
+    s = dashboard.compute(session)
+    return StatsOut(
+        tickets_per_day={b.label: b.value for b in s.tickets_per_day},
+        median_hours_to_verdict=s.median_hours_to_verdict,
+        verdicts_counted=s.verdicts_counted,
+        backlog_by_age={b.label: b.value for b in s.backlog_by_age},
+        open_total=s.open_total,
+    )
+
+
+@router.get("/verdicts/{verdict_id}/claimreview", responses={404: {"description": "Not published"}})
+def api_claimreview(
+    request: Request,
+    verdict_id: int,
+    user: CurrentUser,
+    session: DbSession,
+) -> dict[str, Any]:
+    verdict = session.get(Verdict, verdict_id)
+    if verdict is None or verdict.status != VerdictStatus.published:
+        raise HTTPException(404, "verdict not published")
+    return claim_review(verdict, str(request.url_for("verdict_page", verdict_id=verdict_id)))
