@@ -1,9 +1,124 @@
-"""Commands of this part (filled in by its owner)."""
+"""Bot commands: `kabashoax chat`, `kabashoax bot telegram`, `kabashoax bot notify [--once]`."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import uuid
+
 import typer
+
+from bot.dialogue import Incoming, Reply, parse_command
+
+log = logging.getLogger(__name__)
+bot_app = typer.Typer(help="Citizen bot: Telegram polling and the notification sender.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the `kabashoax` app."""
+    app.command("chat")(chat)
+    app.add_typer(bot_app, name="bot")
+
+
+def _print(replies: list[Reply], choices: dict[str, str]) -> None:
+    choices.clear()
+    for reply in replies:
+        typer.echo(typer.style("bot> ", fg="green") + reply.text)
+        for i, b in enumerate(reply.buttons, 1):
+            key = f"#{i}"
+            choices[key] = b.data
+            typer.echo(f"      [{key}] {b.label}")
+
+
+def chat() -> None:
+    """Chat with the bot core in the terminal (same conversation as Telegram). Type #N to press a button."""
+    from bot.core import Envelope
+    from bot.runtime import get_core
+
+    core = get_core()
+    choices: dict[str, str] = {}
+    address = f"terminal:{uuid.getnode()}"
+    typer.echo("Ketik pesan (Ctrl-D untuk keluar). Tombol: ketik #1, #2, …")
+
+    async def show(_address: str, replies: list[Reply]) -> None:
+        _print(replies, choices)
+
+    while True:
+        try:
+            line = input("anda> ")
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if line.strip() in choices:
+            incoming = Incoming(button=choices[line.strip()])
+        else:
+            command, rest = parse_command(line.strip())
+            incoming = Incoming(text=rest, command=command)
+        env = Envelope("cli", f"cli-{uuid.uuid4().hex}", address, incoming, {"kind": "cli"})
+        asyncio.run(core.handle(env, show))
+
+
+@bot_app.command("telegram")
+def telegram_polling() -> None:
+    """Run the Telegram bot by long polling (TELEGRAM_BOT_TOKEN; for development)."""
+    from telegram import Update
+
+    from bot.runtime import get_core
+    from bot.settings import get_settings
+    from bot.telegram import build_application
+
+    settings = get_settings()
+    if not settings.telegram_bot_token:
+        raise typer.BadParameter("set TELEGRAM_BOT_TOKEN")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    application = build_application(settings, get_core(), polling=True)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+def notification_senders() -> dict[str, object]:
+    """One sender per configured channel."""
+    from bot.settings import get_settings
+    from bot.telegram import TelegramNotifier, make_bot
+    from bot.whatsapp import WhatsAppClient
+
+    settings = get_settings()
+    senders: dict[str, object] = {}
+    if settings.telegram_bot_token:
+        senders["telegram"] = TelegramNotifier(make_bot(settings))
+    if settings.whatsapp_access_token:
+        senders["whatsapp"] = WhatsAppClient(settings)
+    return senders
+
+
+@bot_app.command("notify")
+def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
+    """Deliver promised notifications (verdicts, corrections) from the outbox, with retries."""
+    from bot.outbox import Notifier
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(_notify(Notifier(notification_senders()), once))  # type: ignore[arg-type]
+
+
+async def _notify(notifier: object, once: bool) -> None:
+    from bot.outbox import Notifier
+
+    assert isinstance(notifier, Notifier)
+    for sender in notifier.senders.values():
+        bot = getattr(sender, "bot", None)
+        if bot is not None:
+            await bot.initialize()
+    if once:
+        total = 0
+        while done := await notifier.run_once():
+            total += done
+        typer.echo(f"{total} notification(s) attempted")
+        return
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("notifier running for channels: %s", ", ".join(notifier.senders) or "none")
+    await notifier.run_forever(stop)

@@ -10,11 +10,12 @@ import logging
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.core import BotCore, Envelope, Turn
 from bot.dialogue import Incoming, Reply, parse_command
+from bot.outbox import PermanentError, Recipient, RetryLater, TransientError
 from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,31 @@ class TelegramChannel:
             except TelegramError as exc:  # a too-old query cannot be answered; the reply still goes out
                 log.info("callback query of update %s not answered: %s", update.update_id, exc)
         return await self.core.handle(env, self.send)
+
+
+class TelegramNotifier:
+    """The notifier's view of Telegram: Bot API errors mapped to retry decisions."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_notification(self, to: Recipient, text: str) -> str | None:
+        try:
+            msg = await self.bot.send_message(chat_id=int(to.address), text=text[:MAX_TEXT])
+        except RetryAfter as exc:
+            raise RetryLater(_seconds(exc), "telegram flood control") from exc
+        except (Forbidden, BadRequest) as exc:  # blocked by the citizen, chat gone, bad text
+            raise PermanentError(f"telegram: {type(exc).__name__}: {exc.message}") from exc
+        except InvalidToken as exc:  # configuration problem: keep the row, do not echo the token
+            raise TransientError("telegram: invalid token") from exc
+        except NetworkError as exc:  # timeouts, 5xx, connection errors
+            raise TransientError(f"telegram: {type(exc).__name__}") from exc
+        return str(msg.message_id)
+
+
+def _seconds(exc: RetryAfter) -> float:
+    value = exc._retry_after  # always a timedelta; the public property warns about int deprecation
+    return max(value.total_seconds(), 1.0)
 
 
 def make_bot(settings: BotSettings) -> Bot:

@@ -1,0 +1,173 @@
+"""Web routes of the bot: Telegram and WhatsApp webhooks, and the staff-only "Coba bot" page.
+
+Mounted by `kabashoax.web.create_app` next to the console, whose SessionMiddleware provides the
+staff session (`session["uid"]`, `session["csrf"]`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlmodel import select
+from telegram import Update
+
+from bot import citizens
+from bot.core import BotCore, Envelope
+from bot.dialogue import Incoming, Reply, parse_command
+from bot.runtime import get_core, get_telegram, get_whatsapp
+from bot.settings import get_settings
+from bot.telegram import TelegramChannel
+from bot.whatsapp import WhatsAppClient, parse_webhook, record_statuses, verify_signature
+from knowledge_base.models import Citizen, InboundMessage, StaffUser
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+templates = Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(default=True))
+
+CoreDep = Annotated[BotCore, Depends(get_core)]
+WhatsAppDep = Annotated[WhatsAppClient, Depends(get_whatsapp)]
+
+
+def telegram_provider() -> Callable[[], Awaitable[TelegramChannel]]:
+    """A getter, not the channel: the bot is initialised (getMe) only after the secret was checked."""
+    return get_telegram
+
+
+TelegramDep = Annotated[Callable[[], Awaitable[TelegramChannel]], Depends(telegram_provider)]
+WEB_CHANNEL = "web"
+HISTORY = 20
+
+
+@router.post("/webhooks/telegram", include_in_schema=False)
+async def telegram_webhook(request: Request, telegram: TelegramDep) -> Response:
+    """Processed before answering: a 5xx makes Telegram redeliver, and the stored replies go out then."""
+    secret = get_settings().telegram_webhook_secret
+    given = request.headers.get("x-telegram-bot-api-secret-token", "")
+    if not secret or not secrets.compare_digest(given.encode(), secret.encode()):
+        return PlainTextResponse("forbidden", status_code=403)
+    channel = await telegram()
+    try:
+        update = Update.de_json(await request.json(), channel.bot)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("bad telegram webhook body: %s", type(exc).__name__)
+        return PlainTextResponse("bad request", status_code=400)
+    await channel.handle_update(update)
+    return Response(status_code=200)
+
+
+@router.get("/webhooks/whatsapp", include_in_schema=False)
+async def whatsapp_verify(request: Request) -> Response:
+    """Meta's subscription handshake: echo the challenge when the verify token matches."""
+    q = request.query_params
+    token = get_settings().whatsapp_verify_token
+    given = q.get("hub.verify_token", "")
+    if q.get("hub.mode") == "subscribe" and token and secrets.compare_digest(given.encode(), token.encode()):
+        return PlainTextResponse(q.get("hub.challenge", ""))
+    return PlainTextResponse("forbidden", status_code=403)
+
+
+@router.post("/webhooks/whatsapp", include_in_schema=False)
+async def whatsapp_webhook(request: Request, core: CoreDep, client: WhatsAppDep) -> Response:
+    raw = await request.body()
+    if not verify_signature(
+        raw, request.headers.get("x-hub-signature-256"), get_settings().whatsapp_app_secret
+    ):
+        return PlainTextResponse("forbidden", status_code=403)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return PlainTextResponse("bad request", status_code=400)
+    envelopes, statuses = parse_webhook(data if isinstance(data, dict) else {})
+    for env in envelopes:
+        await core.handle(env, client.send)
+    if statuses:
+        await asyncio.to_thread(_record_statuses, core, statuses)
+    return PlainTextResponse("ok")
+
+
+def _record_statuses(core: BotCore, statuses: list[Any]) -> None:
+    with core.session_factory() as s:
+        record_statuses(s, statuses)
+
+
+# ---------------------------------------------------------------------------- Coba bot
+
+
+def _staff_id(request: Request, core: BotCore) -> int | None:
+    session = request.scope.get("session") or {}
+    uid = session.get("uid")
+    if not isinstance(uid, int):
+        return None
+    with core.session_factory() as s:
+        user = s.get(StaffUser, uid)
+        return uid if user is not None and user.active else None
+
+
+def _history(core: BotCore, address: str) -> list[dict[str, Any]]:
+    """The staff member's own test conversation, oldest first, as the citizen would see it."""
+    key = get_settings().pseudonym_key
+    with core.session_factory() as s:
+        pid = citizens.pseudonym(WEB_CHANNEL, address, key)
+        citizen = s.exec(
+            select(Citizen).where(Citizen.channel == WEB_CHANNEL, Citizen.pseudonym == pid)
+        ).first()
+        if citizen is None:
+            return []
+        rows = s.exec(
+            select(InboundMessage)
+            .where(InboundMessage.citizen_id == citizen.id)
+            .order_by(InboundMessage.id.desc())
+            .limit(HISTORY)
+        ).all()
+        return [
+            {"text": m.text or "", "kind": m.kind, "replies": [Reply.from_dict(r) for r in m.replies or []]}
+            for m in reversed(rows)
+        ]
+
+
+@router.get("/coba-bot", response_class=HTMLResponse, include_in_schema=False)
+async def coba_bot(request: Request, core: CoreDep) -> Response:
+    uid = await asyncio.to_thread(_staff_id, request, core)
+    if uid is None:
+        return RedirectResponse("/login?next=/coba-bot", status_code=303)
+    session = request.scope["session"]
+    csrf = session.get("csrf") or secrets.token_urlsafe(32)
+    session["csrf"] = csrf
+    history = await asyncio.to_thread(_history, core, f"staff:{uid}")
+    html = templates.get_template("coba_bot.html").render(history=history, csrf=csrf)
+    return HTMLResponse(html)
+
+
+@router.post("/coba-bot/send", include_in_schema=False)
+async def coba_bot_send(request: Request, core: CoreDep) -> Response:
+    uid = await asyncio.to_thread(_staff_id, request, core)
+    if uid is None:
+        return PlainTextResponse("login required", status_code=401)
+    form = await request.form()
+    expected = (request.scope.get("session") or {}).get("csrf", "")
+    given = str(form.get("csrf_token") or request.headers.get("x-csrf-token", ""))
+    if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
+        return PlainTextResponse("CSRF token missing or wrong", status_code=403)
+    button = form.get("button")
+    text = str(form.get("text") or "")
+    if button:
+        incoming = Incoming(button=str(button))
+    else:
+        command, rest = parse_command(text.strip())
+        incoming = Incoming(text=rest, command=command)
+    env = Envelope(WEB_CHANNEL, f"web-{uuid.uuid4().hex}", f"staff:{uid}", incoming, {"kind": "web"})
+
+    async def shown_on_page(address: str, replies: list[Reply]) -> None:
+        """The page shows stored replies; nothing to push."""
+
+    await core.handle(env, shown_on_page)
+    return RedirectResponse("/coba-bot", status_code=303)

@@ -1,0 +1,177 @@
+"""WhatsApp Cloud API channel: signed webhook payloads in, Graph API messages out.
+
+Payload shapes follow Meta's webhook reference (and the pywa test payloads in ../shared/data/whatsapp).
+The signature is checked on the raw body before anything is parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlmodel import Session, select
+
+from bot import messages
+from bot.core import Envelope
+from bot.dialogue import Incoming, Reply, parse_command
+from bot.outbox import PermanentError, Recipient, RetryLater, TransientError
+from bot.settings import BotSettings
+from knowledge_base.models import Notification, utcnow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+WINDOW = timedelta(hours=24)
+STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+MEDIA_NAMES = {"image": "photo", "video": "video", "document": "document", "sticker": "sticker"}
+
+
+def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
+    """X-Hub-Signature-256 = 'sha256=' + hex HMAC-SHA256 of the raw body with the app secret."""
+    if not secret or not header:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    message_id: str
+    status: str
+    error: str | None
+
+
+def parse_webhook(data: dict[str, Any]) -> tuple[list[Envelope], list[StatusUpdate]]:
+    """Citizen messages and delivery statuses in one webhook body; unknown parts are skipped."""
+    envelopes: list[Envelope] = []
+    statuses: list[StatusUpdate] = []
+    for entry in data.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            for msg in value.get("messages") or []:
+                env = _envelope(msg)
+                if env is not None:
+                    envelopes.append(env)
+            for st in value.get("statuses") or []:
+                errors = st.get("errors") or []
+                error = errors[0].get("title") if errors else None
+                statuses.append(StatusUpdate(str(st.get("id", "")), str(st.get("status", "")), error))
+    return envelopes, statuses
+
+
+def _envelope(msg: dict[str, Any]) -> Envelope | None:
+    kind = msg.get("type", "")
+    sender, ext = msg.get("from"), msg.get("id")
+    if not sender or not ext or kind == "reaction":
+        return None
+    forwarded = bool((msg.get("context") or {}).get("forwarded"))
+    if kind == "interactive":
+        inter = msg.get("interactive") or {}
+        picked = inter.get("button_reply") or inter.get("list_reply") or {}
+        incoming = Incoming(button=str(picked.get("id", "")))
+    elif kind == "button":
+        incoming = Incoming(button=str((msg.get("button") or {}).get("payload", "")))
+    elif kind == "text":
+        command, rest = parse_command((msg.get("text") or {}).get("body", ""))
+        incoming = Incoming(text=rest, command=command, forwarded=forwarded)
+    elif kind in MEDIA_NAMES:
+        caption = (msg.get(kind) or {}).get("caption", "")
+        incoming = Incoming(text=caption, media=MEDIA_NAMES[kind], forwarded=forwarded)
+    elif kind == "audio":
+        incoming = Incoming(media="voice" if (msg.get("audio") or {}).get("voice") else "audio")
+    else:  # location, contacts, unsupported, …: a polite explanation
+        incoming = Incoming(media=kind or "unsupported")
+    return Envelope(CHANNEL, str(ext), str(sender), incoming, {"kind": kind, "forwarded": forwarded})
+
+
+def record_statuses(session: Session, statuses: list[StatusUpdate]) -> int:
+    """Delivery status of our notifications; a late 'delivered' never overwrites 'read'."""
+    updated = 0
+    for st in statuses:
+        n = session.exec(select(Notification).where(Notification.external_id == st.message_id)).first()
+        if n is None:
+            continue
+        if STATUS_RANK.get(st.status, -1) >= STATUS_RANK.get(n.delivery_status or "accepted", 0):
+            n.delivery_status = st.status
+            if st.error:
+                n.last_error = f"whatsapp: {st.error}"[:2000]
+            session.add(n)
+            updated += 1
+    session.commit()
+    return updated
+
+
+class WhatsAppClient:
+    """Sends through the Graph API base URL from settings (a local fake server in tests)."""
+
+    def __init__(self, settings: BotSettings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.http = http or httpx.AsyncClient(timeout=15.0)
+
+    @property
+    def _url(self) -> str:
+        base = self.settings.whatsapp_api_base_url.rstrip("/")
+        return f"{base}/{self.settings.whatsapp_phone_number_id}/messages"
+
+    async def _post(self, to: str, body: dict[str, Any]) -> str | None:
+        payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **body}
+        headers = {"Authorization": f"Bearer {self.settings.whatsapp_access_token}"}
+        try:
+            resp = await self.http.post(self._url, json=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"whatsapp: {type(exc).__name__}") from exc
+        if resp.status_code == 429:
+            raise RetryLater(float(resp.headers.get("Retry-After", "60")))
+        if resp.status_code >= 500:
+            raise TransientError(f"whatsapp: HTTP {resp.status_code}")
+        if resp.status_code >= 400:
+            raise PermanentError(f"whatsapp: HTTP {resp.status_code} {resp.text[:300]}")
+        ids = [m.get("id") for m in (resp.json().get("messages") or [])]
+        return ids[0] if ids else None
+
+    async def send(self, address: str, replies: list[Reply]) -> None:
+        """Conversation replies (always inside the 24-hour window: the citizen just wrote)."""
+        for reply in replies:
+            for body in _reply_bodies(reply):
+                await self._post(address, body)
+
+    async def send_notification(self, to: Recipient, text: str) -> str | None:
+        """Free text inside the customer-service window, otherwise the approved template."""
+        if to.last_inbound_at is not None and utcnow() - to.last_inbound_at < WINDOW:
+            return await self._post(to.address, {"type": "text", "text": {"body": text, "preview_url": True}})
+        params = [{"type": "text", "text": p} for p in messages.template_params(text)]
+        template = {
+            "name": self.settings.whatsapp_template_name,
+            "language": {"code": self.settings.whatsapp_template_language},
+            "components": [{"type": "body", "parameters": params}],
+        }
+        return await self._post(to.address, {"type": "template", "template": template})
+
+
+def _reply_bodies(reply: Reply) -> list[dict[str, Any]]:
+    """Plain text, reply buttons (≤ 3) or a list (≤ 10 rows). Interactive bodies are capped at 1024
+    characters, so a longer text goes first as plain text and the buttons follow under a short prompt."""
+    text = {"type": "text", "text": {"body": reply.text[:4096], "preview_url": True}}
+    if not reply.buttons:
+        return [text]
+    if len(reply.text) > 1024:
+        return [text, _interactive(messages.CHOOSE, reply)]
+    return [_interactive(reply.text, reply)]
+
+
+def _interactive(text: str, reply: Reply) -> dict[str, Any]:
+    body = {"text": text}
+    if len(reply.buttons) <= 3:
+        buttons = [{"type": "reply", "reply": {"id": b.data, "title": b.label[:20]}} for b in reply.buttons]
+        return {
+            "type": "interactive",
+            "interactive": {"type": "button", "body": body, "action": {"buttons": buttons}},
+        }
+    rows = [{"id": b.data, "title": b.label[:24]} for b in reply.buttons[:10]]
+    action = {"button": "Pilih", "sections": [{"title": "Pilihan", "rows": rows}]}
+    return {"type": "interactive", "interactive": {"type": "list", "body": body, "action": action}}
