@@ -266,9 +266,9 @@ def respond(
 
     if rt.need is Need.report:
         return base, [Reply(messages.ticket(facts.ask_count))]
-    if rt.need is Need.verdict:
+    if rt.need is Need.verdict:  # the list stays valid: the citizen may look at another one
         if facts.candidates:
-            return base, [Reply(_verdict_text(facts.candidates[0]), feedback)]
+            return {**state, "session": session}, [Reply(_verdict_text(facts.candidates[0]), feedback)]
         return base, [Reply(messages.STALE_BUTTON)]
     if rt.need is Need.subscribe:
         return base, [Reply(messages.SUBSCRIBED)]
