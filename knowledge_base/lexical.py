@@ -46,6 +46,10 @@ class LexicalIndex:
     def ids(self) -> set[int]:
         return set(self._terms)
 
+    def terms(self, doc_id: int) -> list[str]:
+        """The stored terms of one document (empty if unknown)."""
+        return self._terms.get(doc_id, [])
+
     @property
     def dirty(self) -> bool:
         """True when documents changed since the bm25s index was last built."""

@@ -67,6 +67,7 @@ class VectorIndex:
         self.directory = directory or get_settings().index_dir
         self._index = _new_faiss(kind, dim)
         self._tombstones: set[int] = set()
+        self._live: set[int] = set()
         # Why the saved copy was not used (model/dimension change, unreadable file); None if it was.
         self.reset_reason: str | None = None
 
@@ -96,13 +97,14 @@ class VectorIndex:
             index._index = faiss.read_index(str(index.index_path))
             index.kind = manifest.kind
             index._tombstones = set(manifest.tombstones)
+            index._live = index._stored_ids() - index._tombstones
             if index.kind == HNSW:
                 faiss.downcast_index(index._index.index).hnsw.efSearch = HNSW_EF_SEARCH
         except (OSError, ValueError, TypeError, RuntimeError) as exc:
             index.reset_reason = f"unreadable saved index: {exc}"
             log.warning("index %s: %s, starting empty", name, index.reset_reason)
-            index._index = _new_faiss(FLAT, dim)
-            index.kind = FLAT
+            index.reset()
+            index.reset_reason = f"unreadable saved index: {exc}"
         return index
 
     def save(self) -> None:
@@ -121,12 +123,19 @@ class VectorIndex:
     # ------------------------------------------------------------------ contents
 
     def __len__(self) -> int:
-        return int(self._index.ntotal) - len(self._tombstones)
+        return len(self._live)
+
+    def __contains__(self, item: int) -> bool:
+        return item in self._live
 
     def ids(self) -> set[int]:
-        """Live ids (tombstones excluded)."""
-        stored = faiss.vector_to_array(self._index.id_map) if self._index.ntotal else np.zeros(0, np.int64)
-        return {int(i) for i in stored} - self._tombstones
+        """Live ids (tombstones excluded); a copy."""
+        return set(self._live)
+
+    def _stored_ids(self) -> set[int]:
+        if not self._index.ntotal:
+            return set()
+        return set(faiss.vector_to_array(self._index.id_map).tolist())
 
     def add(self, ids: list[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Add or replace vectors for these ids."""
@@ -138,21 +147,23 @@ class VectorIndex:
             raise ValueError(f"index {self.name} holds {self.dim}-d vectors, got {matrix.shape[1]}-d")
         if len(set(id_array.tolist())) != len(id_array):
             raise ValueError("duplicate ids in one add")
-        present = self.ids() & set(id_array.tolist())
+        new_ids = set(id_array.tolist())
+        present = self._live & new_ids
         if present:
             self.remove(sorted(present))
-        revived = self._tombstones & set(id_array.tolist())
-        if revived:  # an HNSW tombstone must be compacted away before its id can hold a new vector
+        if self._tombstones & new_ids:  # an HNSW tombstone must be compacted away before its id is reused
             self._compact()
         self._index.add_with_ids(matrix, id_array)
+        self._live |= new_ids
         if self.kind == FLAT and len(self) >= HNSW_MIN_VECTORS:
             self._convert(HNSW)
 
     def remove(self, ids: list[int] | np.ndarray) -> int:
         """Remove these ids (unknown ids are ignored); returns how many were live."""
-        wanted = {int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1)} & self.ids()
+        wanted = {int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1)} & self._live
         if not wanted:
             return 0
+        self._live -= wanted
         if self.kind == HNSW:
             self._tombstones |= wanted
             if len(self._tombstones) >= TOMBSTONE_COMPACT_SHARE * max(int(self._index.ntotal), 1):
@@ -166,6 +177,7 @@ class VectorIndex:
         self._index = _new_faiss(FLAT, self.dim)
         self.kind = FLAT
         self._tombstones = set()
+        self._live = set()
         self.reset_reason = None
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
@@ -201,7 +213,7 @@ class VectorIndex:
     # ------------------------------------------------------------------ maintenance
 
     def _convert(self, kind: str) -> None:
-        ids = sorted(self.ids())
+        ids = sorted(self._live)
         vectors = self.vectors(ids)
         log.info("index %s: converting %d vectors from %s to %s", self.name, len(ids), self.kind, kind)
         self._index = _new_faiss(kind, self.dim)
