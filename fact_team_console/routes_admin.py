@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import audit, dashboard, ticket_detail, users
 from fact_team_console.passwords import WeakPasswordError
@@ -54,7 +54,7 @@ def add_user(
     username: str = Form("", max_length=200),
     role: str = Form("", max_length=20),
     password: str = Form("", max_length=1000),
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     try:
         created = users.create_user(username, role, password, session=session, by_user_id=user.id)
     except (users.UserError, WeakPasswordError) as exc:

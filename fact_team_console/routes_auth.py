@@ -7,7 +7,7 @@ import secrets
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from fact_team_console.security import DbSession, csrf_protect, login_allowed_from
 from fact_team_console.templating import render
@@ -44,7 +44,7 @@ def login(
     username: str = Form("", max_length=200),
     password: str = Form("", max_length=1000),
     next: str = Form("/", max_length=1000),
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     ip = request.client.host if request.client else "unknown"
     if not login_allowed_from(ip):
         log.warning("login throttled for client address")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review, rating_info
@@ -215,7 +215,7 @@ def verdict_ticket(
     sources: str = Form("", max_length=MAX_FIELD),
     expires_on: str = Form("", max_length=20),
     action: str = Form("save"),
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     form = VerdictForm(claim, rating, summary, sources, expires_on)
     try:
         workflow.save_draft(claim_id, form, user=user, session=session, submit=action == "submit")
@@ -286,7 +286,7 @@ def correct_verdict(
     summary: str = Form("", max_length=MAX_FIELD),
     sources: str = Form("", max_length=MAX_FIELD),
     expires_on: str = Form("", max_length=20),
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     claim_id = _verdict_claim(session, verdict_id)
     form = VerdictForm(claim, rating, summary, sources, expires_on)
     try:

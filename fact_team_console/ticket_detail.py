@@ -60,7 +60,9 @@ def messages(session: Session, claim_id: int, limit: int = 500) -> list[Message]
     )
     return [
         Message(
-            pseudonym=citizen.pseudonym if citizen and not citizen.deleted_at else "(data dihapus)",
+            pseudonym=f"warga-{citizen.pseudonym[:8]}"
+            if citizen and not citizen.deleted_at
+            else "(data dihapus)",
             channel=citizen.channel if citizen else "",
             text=report.text or "(pesan dihapus atas permintaan warga)",
             at=report.created_at,

@@ -260,6 +260,9 @@ def correct(verdict_id: int, form: VerdictForm, *, user: StaffUser, session: Ses
     if verdict is None or verdict.status != VerdictStatus.published:
         raise WorkflowError("Hanya vonis yang sudah terbit bisa dikoreksi.")
     clean = validate(form)
+    current = (verdict.claim, verdict.rating, verdict.summary, verdict.sources, verdict.expires_at)
+    if current == (clean.claim, clean.rating, clean.summary, clean.sources, clean.expires_at):
+        raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
     before = {"rating": verdict.rating, "summary": verdict.summary, "version": verdict.version}
     notified = verdicts.correct_verdict(
         verdict_id,

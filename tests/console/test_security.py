@@ -1,0 +1,208 @@
+"""Security of the console: login required everywhere, roles, CSRF and cross-site checks, throttling."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from fact_team_console import routes_admin, routes_api, routes_auth, routes_tickets, workflow
+from fact_team_console.settings import get_console_settings
+from fact_team_console.workflow import VerdictForm
+from knowledge_base.models import AuditLog, StaffUser, Verdict
+from tests.console.conftest import PASSWORD, csrf_of, login, make_claim
+
+PUBLIC = {"/login", "/health"}
+FORM = VerdictForm(
+    claim="Air PDAM Kupang tercemar racun",
+    rating="HOAKS",
+    summary="PDAM Kota Kupang menyatakan air aman diminum; hasil uji laboratorium normal.",
+    sources="https://kupangkota.go.id/berita/pdam-air-aman",
+)
+
+
+def console_routes() -> list[APIRoute]:
+    """Every route the console installs (read from its routers: FastAPI includes them lazily)."""
+    return [
+        r
+        for m in (routes_auth, routes_tickets, routes_admin, routes_api)
+        for r in m.router.routes
+        if isinstance(r, APIRoute)
+    ]
+
+
+def test_every_route_without_a_session_is_refused(client: TestClient) -> None:
+    checked = 0
+    for route in console_routes():
+        if route.path in PUBLIC:
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", route.path)
+        for method in route.methods:
+            response = client.request(method, path)
+            checked += 1
+            if path.startswith("/api/"):
+                assert response.status_code in (401, 403), (method, path, response.status_code)
+            else:
+                # GETs go to the login page; POSTs without a session fail CSRF or the login check.
+                assert response.status_code in (303, 401, 403), (method, path, response.status_code)
+                if response.status_code == 303:
+                    assert response.headers["location"].startswith("/login")
+    assert checked >= 20
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_login_sets_a_fresh_httponly_samesite_session(
+    client: TestClient, staff: dict[str, StaffUser]
+) -> None:
+    before = csrf_of(client)
+    response = client.post("/login", data={"username": "cek1", "password": PASSWORD, "csrf_token": before})
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    after = csrf_of(client, "/")
+    assert after != before  # a new session: a token planted before login is worthless
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_password_is_refused_and_the_account_locks(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    limit = get_console_settings().max_failed_logins
+    for _ in range(limit):
+        token = csrf_of(client)
+        r = client.post(
+            "/login", data={"username": "cek1", "password": "salah-sandi-123", "csrf_token": token}
+        )
+        assert r.status_code == 401
+        assert "salah" in r.text
+    token = csrf_of(client)
+    r = client.post("/login", data={"username": "cek1", "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 401, "the right password must not open a locked account"
+    session.refresh(staff["cek1"])
+    assert staff["cek1"].locked_until is not None
+    assert session.exec(select(AuditLog).where(AuditLog.action == "user.locked")).first() is not None
+
+
+def test_login_is_throttled_per_client_address(
+    client: TestClient, staff: dict[str, StaffUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSOLE_LOGIN_RATE_PER_IP", "3/minute")
+    get_console_settings.cache_clear()
+    try:
+        codes = []
+        for name in ("a1", "a2", "a3", "a4"):  # different usernames: only the address ties them
+            token = csrf_of(client)
+            codes.append(
+                client.post(
+                    "/login", data={"username": name, "password": "x", "csrf_token": token}
+                ).status_code
+            )
+        assert codes == [401, 401, 401, 429]
+    finally:
+        get_console_settings.cache_clear()
+
+
+def test_login_redirects_only_to_local_paths(client: TestClient, staff: dict[str, StaffUser]) -> None:
+    token = csrf_of(client)
+    data = {"username": "cek1", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"}
+    assert client.post("/login", data=data).headers["location"] == "/"
+    client.cookies.clear()
+    token = csrf_of(client)
+    data = {**data, "csrf_token": token, "next": "/dashboard"}
+    assert client.post("/login", data=data).headers["location"] == "/dashboard"
+
+
+def test_post_without_csrf_token_is_refused(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Beredar pesan berantai soal bantuan tunai Rp 5 juta dari Pemkot Kupang")
+    login(client, "cek1")
+    r = client.post(f"/tickets/{claim.id}/notes", data={"text": "catatan dari situs lain"})
+    assert r.status_code == 403
+    r = client.post(f"/api/tickets/{claim.id}/notes", json={"text": "tanpa token"})
+    assert r.status_code == 403
+    session.expire_all()
+    assert client.get(f"/api/tickets/{claim.id}").json()["notes"] == []
+
+
+def test_cross_site_post_is_refused_even_with_the_token(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Pesan berantai: PLN padamkan listrik se-Kota Kupang tiga hari")
+    token = login(client, "cek1")
+    data = {"text": "dari situs lain", "csrf_token": token}
+    assert (
+        client.post(
+            f"/tickets/{claim.id}/notes", data=data, headers={"Origin": "https://evil.example"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/tickets/{claim.id}/notes", data=data, headers={"Sec-Fetch-Site": "cross-site"}
+        ).status_code
+        == 403
+    )
+    ok = client.post(
+        f"/tickets/{claim.id}/notes",
+        data=data,
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert ok.status_code == 303
+    assert [n["text"] for n in client.get(f"/api/tickets/{claim.id}").json()["notes"]] == ["dari situs lain"]
+
+
+def test_a_checker_cannot_approve_and_no_one_approves_their_own_draft(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Air PDAM Kupang tercemar racun, jangan diminum", asks=2)
+    verdict = workflow.save_draft(claim.id or 0, FORM, user=staff["tinjau1"], session=session, submit=True)
+    session.commit()
+
+    token = login(client, "cek2")
+    assert client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token}).status_code == 403
+    client.cookies.clear()
+    token = login(client, "tinjau1")  # the author, although a reviewer
+    r = client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert "peninjau lain" in client.get(f"/tickets/{claim.id}").text
+    session.expire_all()
+    assert session.get(Verdict, verdict.id).status == "in_review"
+
+
+def test_comms_reads_but_cannot_change_tickets(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Vaksin campak di puskesmas Kupang mengandung chip")
+    token = login(client, "humas")
+    assert client.get(f"/tickets/{claim.id}").status_code == 200
+    assert client.get("/dashboard").status_code == 200
+    assert (
+        client.post(f"/tickets/{claim.id}/notes", data={"text": "x", "csrf_token": token}).status_code == 403
+    )
+    assert (
+        client.post(f"/tickets/{claim.id}/assign", data={"assignee": "me", "csrf_token": token}).status_code
+        == 403
+    )
+    assert client.get("/users").status_code == 403
+    assert client.get("/audit").status_code == 403
+
+
+def test_a_deactivated_account_loses_its_session(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    login(client, "cek1")
+    assert client.get("/").status_code == 200
+    staff["cek1"].active = False
+    session.add(staff["cek1"])
+    session.commit()
+    assert client.get("/").status_code == 303
+
+
+def test_pages_send_a_strict_content_security_policy(client: TestClient, staff: dict[str, StaffUser]) -> None:
+    login(client, "cek1")
+    csp = client.get("/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
