@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import io
 import logging
+import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Kabashoax/0.1 (trusted-feed reader of a city hoax-checking service)"
 _TRACKING_PARAMS = frozenset(
     {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga"}
+)
+_HTML_START = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)", re.IGNORECASE | re.DOTALL
 )
 _MAX_FIELD = 1000  # Article.url / guid column width
 _MAX_ERROR = 2000
@@ -190,8 +194,8 @@ def _entry_datetime(entry: Any, now: datetime) -> datetime | None:
 
 def _entry_item(entry: Any, base_url: str | None, now: datetime) -> FeedItem | None:
     """A storable item, or None when the entry has no usable link or no text at all."""
-    link = entry.get("link") or (entry.get("id") if entry.get("guidislink") else None) or ""
-    url = canonical_url(link, base_url)
+    link = (entry.get("link") or (entry.get("id") if entry.get("guidislink") else None) or "").strip()
+    url = canonical_url(link, base_url) if link else None  # no link would resolve to the feed's own URL
     if url is None or len(url) > _MAX_FIELD:
         return None
     title = " ".join(html_to_text(entry.get("title", "")).split())
@@ -211,7 +215,9 @@ def parse_feed(
 ) -> tuple[list[FeedItem], str | None, int]:
     """Items of an RSS/Atom/RDF document, a warning when it was malformed but readable, and the skip count.
 
-    Raises FeedError when the content is not a feed at all (HTML page, empty body, unreadable XML).
+    A malformed feed whose items feedparser's lenient parser recovers (a wrong declared encoding, an
+    unescaped `&`, a truncated tail) is kept, with the problem as a warning. Raises FeedError when the
+    content is not a feed at all (HTML page, empty body, unreadable XML, nothing recoverable).
     """
     if not content.strip():
         raise FeedError("empty response: no feed content")
@@ -220,6 +226,8 @@ def parse_feed(
     parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.entries:
+        if _HTML_START.match(content[:2000]):
+            raise FeedError("not a feed: the URL returned an HTML page (look for the site's RSS link)")
         if problem is not None:
             raise FeedError(f"not a readable feed: {type(problem).__name__}: {problem}")
         if not parsed.get("version"):
@@ -229,6 +237,8 @@ def parse_feed(
     kept = [i for i in items if i is not None]
     warning = None
     if problem is not None:
+        if not kept:
+            raise FeedError(f"not a readable feed: {type(problem).__name__}: {problem}")
         warning = f"malformed feed, {len(kept)} items recovered: {type(problem).__name__}: {problem}"
     return kept, warning, len(items) - len(kept)
 
