@@ -1,0 +1,197 @@
+"""WhatsApp: the real Cloud API payloads in ../shared/data/whatsapp posted with correct and forged
+signatures, replies through a fake Graph API, delivery statuses, and the 24-hour template rule."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlmodel import Session, select
+
+import bot.web
+from bot import messages
+from bot.core import BotCore
+from bot.outbox import PermanentError, Recipient, RetryLater
+from bot.runtime import get_core, get_whatsapp
+from bot.settings import get_settings
+from bot.whatsapp import WhatsAppClient, verify_signature
+from knowledge_base.models import Citizen, InboundMessage, Notification, utcnow
+from tests.bot.conftest import WA_SECRET, bot_settings
+
+DATA = Path("/work/shared/data/whatsapp")
+PAYLOADS = sorted(DATA.glob("wa_*.json"))
+PHONE = "972987654321"
+
+
+def sign(body: bytes, secret: str = WA_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+class Graph:
+    """Fake Graph API: records message posts, answers like Meta does."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self.status = 200
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer wa-token"
+        assert request.url.path == "/v21.0/1122334455667/messages"
+        self.posts.append(json.loads(request.content))
+        if self.status != 200:
+            return httpx.Response(
+                self.status, json={"error": {"message": "nope"}}, headers={"Retry-After": "7"}
+            )
+        return httpx.Response(200, json={"messages": [{"id": f"wamid.out{len(self.posts)}"}]})
+
+
+@pytest.fixture
+def graph() -> Graph:
+    return Graph()
+
+
+@pytest.fixture
+def wa_client(graph: Graph) -> WhatsAppClient:
+    return WhatsAppClient(bot_settings(), httpx.AsyncClient(transport=httpx.MockTransport(graph.handler)))
+
+
+@pytest.fixture
+async def client(
+    core: BotCore, wa_client: WhatsAppClient, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("WHATSAPP_APP_SECRET", WA_SECRET)
+    monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "verify-me")
+    get_settings.cache_clear()
+    app = FastAPI()
+    app.include_router(bot.web.router)
+    app.dependency_overrides[get_core] = lambda: core
+    app.dependency_overrides[get_whatsapp] = lambda: wa_client
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+    get_settings.cache_clear()
+
+
+def test_signature_matches_the_documented_test_vector() -> None:
+    body = (DATA / "wa_message_text.json").read_bytes()
+    header = "sha256=b264eb5b5caeb4444144d6fdcdc96f3fff87bcb2b047eeecaa785c419b4766a9"
+    assert verify_signature(body, header, WA_SECRET)
+    assert not verify_signature(body + b" ", header, WA_SECRET)
+    assert not verify_signature(body, header, "")
+
+
+@pytest.mark.parametrize("path", PAYLOADS, ids=[p.stem for p in PAYLOADS])
+async def test_forged_or_missing_signature_is_403_and_stores_nothing(
+    path: Path, client: httpx.AsyncClient, graph: Graph, session: Session
+) -> None:
+    body = path.read_bytes()
+    before = session.exec(select(InboundMessage.id)).all()
+    for headers in (sign(body, "wrong-secret"), {"Content-Type": "application/json"}, sign(body + b"\n")):
+        assert (await client.post("/webhooks/whatsapp", content=body, headers=headers)).status_code == 403
+    assert graph.posts == [] and session.exec(select(InboundMessage.id)).all() == before
+
+
+EXPECTED_FIRST_REPLY = {
+    "wa_message_image": messages.MEDIA["photo"],
+    "wa_message_voice": messages.MEDIA["voice"],
+    "wa_message_current_location": messages.MEDIA["location"],
+    "wa_message_unsupported": messages.MEDIA_OTHER,
+    "wa_interactive_button_reply": messages.STALE_BUTTON,
+    "wa_interactive_list_reply": messages.STALE_BUTTON,
+    "wa_template_quick_reply_button": messages.STALE_BUTTON,
+}
+
+
+@pytest.mark.parametrize("path", PAYLOADS, ids=[p.stem for p in PAYLOADS])
+async def test_every_real_payload_with_a_good_signature_is_handled(
+    path: Path, client: httpx.AsyncClient, graph: Graph, session: Session
+) -> None:
+    body = path.read_bytes()
+    data = json.loads(body)
+    value = data["entry"][0]["changes"][0]["value"]
+    for msg in session.exec(select(InboundMessage).where(InboundMessage.channel == "whatsapp")).all():
+        session.delete(msg)  # the samples share message ids; each test starts with none of them
+    session.commit()
+    resp = await client.post("/webhooks/whatsapp", content=body, headers=sign(body))
+    assert resp.status_code == 200
+    if "statuses" in value:
+        assert graph.posts == []
+        return
+    assert len(graph.posts) >= 1 and all(p["to"] == PHONE for p in graph.posts)
+    first = graph.posts[0]
+    text = first["text"]["body"] if first["type"] == "text" else first["interactive"]["body"]["text"]
+    if path.stem in EXPECTED_FIRST_REPLY:
+        assert text == EXPECTED_FIRST_REPLY[path.stem]
+    stored = session.exec(
+        select(InboundMessage).where(
+            InboundMessage.channel == "whatsapp", InboundMessage.external_id == value["messages"][0]["id"]
+        )
+    ).one()
+    assert stored.replied_at is not None and PHONE not in json.dumps(stored.payload)
+    citizen = session.get(Citizen, stored.citizen_id)
+    assert citizen.pseudonym != PHONE and PHONE not in citizen.pseudonym
+    # Meta redelivers the same webhook: no second reply.
+    n = len(graph.posts)
+    assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 200
+    assert len(graph.posts) == n
+
+
+async def test_statuses_are_recorded_in_order(client: httpx.AsyncClient, session: Session) -> None:
+    n = Notification(
+        dedupe_key="wa-status-1",
+        channel="whatsapp",
+        kind="verdict",
+        status="sent",
+        external_id="wamid.xyzxyz",
+    )
+    session.add(n)
+    session.commit()
+    for name, expected in [("sent", "sent"), ("read", "read"), ("delivered", "read"), ("failed", "failed")]:
+        body = (DATA / f"wa_status_{name}.json").read_bytes()
+        assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 200
+        session.refresh(n)
+        assert n.delivery_status == expected
+    assert "experiment" in n.last_error
+
+
+async def test_verification_handshake(client: httpx.AsyncClient) -> None:
+    ok = await client.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"},
+    )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    bad = await client.get(
+        "/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
+    )
+    assert bad.status_code == 403
+
+
+async def test_notification_uses_text_inside_24h_and_template_outside(
+    wa_client: WhatsAppClient, graph: Graph
+) -> None:
+    recent = Recipient(PHONE, "whatsapp", utcnow() - timedelta(hours=2))
+    assert await wa_client.send_notification(recent, "Hasil cek fakta: HOAKS") == "wamid.out1"
+    assert graph.posts[-1]["type"] == "text"
+    old = Recipient(PHONE, "whatsapp", utcnow() - timedelta(hours=30))
+    await wa_client.send_notification(old, "Hasil cek fakta:\nHOAKS")
+    template = graph.posts[-1]["template"]
+    assert graph.posts[-1]["type"] == "template" and template["name"] == "kabashoax_update"
+    assert template["components"][0]["parameters"][0]["text"] == "Hasil cek fakta: HOAKS"
+
+
+async def test_graph_errors_map_to_retry_decisions(wa_client: WhatsAppClient, graph: Graph) -> None:
+    to = Recipient(PHONE, "whatsapp", utcnow())
+    graph.status = 429
+    with pytest.raises(RetryLater) as exc:
+        await wa_client.send_notification(to, "x")
+    assert exc.value.after_s == 7
+    graph.status = 400
+    with pytest.raises(PermanentError):
+        await wa_client.send_notification(to, "x")
