@@ -8,8 +8,10 @@ indexes verdicts and fills the notification outbox: the console never talks to t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
@@ -29,6 +31,7 @@ from knowledge_base.models import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_SUMMARY = 1000
 MAX_CLAIM = 1000
 MAX_NOTE = 4000
@@ -102,6 +105,14 @@ def validate(form: VerdictForm, *, today: date | None = None) -> CleanVerdict:
     if errors:
         raise WorkflowError(" ".join(errors))
     return CleanVerdict(claim, form.rating, summary, sources, expires_at)
+
+
+def _kb(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the knowledge base; its refusals (bad value, missing row) become messages for staff."""
+    try:
+        return step(*args, **kwargs)
+    except (ValueError, LookupError) as exc:
+        raise WorkflowError(f"Ditolak basis pengetahuan: {exc}") from exc
 
 
 def _is(user: StaffUser, *roles: Role) -> bool:
@@ -237,7 +248,7 @@ def approve(verdict_id: int, *, user: StaffUser, session: Session) -> int:
     verdict.reviewer_id = user.id
     session.add(verdict)
     session.flush()
-    notified = verdicts.publish_verdict(verdict_id, session=session)
+    notified = _kb(verdicts.publish_verdict, verdict_id, session=session)
     audit.record(
         session,
         user.id,
@@ -264,7 +275,8 @@ def correct(verdict_id: int, form: VerdictForm, *, user: StaffUser, session: Ses
     if current == (clean.claim, clean.rating, clean.summary, clean.sources, clean.expires_at):
         raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
     before = {"rating": verdict.rating, "summary": verdict.summary, "version": verdict.version}
-    notified = verdicts.correct_verdict(
+    notified = _kb(
+        verdicts.correct_verdict,
         verdict_id,
         session=session,
         claim=clean.claim,
@@ -298,7 +310,7 @@ def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> 
         raise WorkflowError("Tuliskan alasan (minimal 10 karakter); warga akan menerimanya.")
     if len(reason) > MAX_REASON:
         raise WorkflowError(f"Alasan paling panjang {MAX_REASON} karakter.")
-    notified = verdicts.reject_claim(claim_id, reason, session=session)
+    notified = _kb(verdicts.reject_claim, claim_id, reason, session=session)
     audit.record(session, user.id, "claim.reject", "claim", claim_id, reason=reason, notifications=notified)
     return notified
 
@@ -314,6 +326,6 @@ def merge(claim_ids: list[int], *, user: StaffUser, session: Session) -> Claim:
         raise WorkflowError("Hanya tiket yang masih terbuka bisa digabung.")
     target = max(claims, key=lambda c: (c.ask_count, -(c.id or 0)))
     sources = [c.id or 0 for c in claims if c.id != target.id]
-    merged = tickets.merge_claims(target.id or 0, sources, session=session)
+    merged = _kb(tickets.merge_claims, target.id or 0, sources, session=session)
     audit.record(session, user.id, "claim.merge", "claim", target.id, sources=sources)
     return merged

@@ -1,4 +1,4 @@
-"""The ticket workflow on SQLite and PostgreSQL: draft → review → four-eyes publish, correct, reject, merge."""
+"""The ticket workflow on SQLite and PostgreSQL: draft, review, four-eyes publish, correct, reject, merge."""
 
 from __future__ import annotations
 
