@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -36,12 +37,16 @@ from knowledge_base.sources import (
 )
 
 log = logging.getLogger(__name__)
-console = Console()
 sources_app = typer.Typer(help="Trusted sources whose feeds are ingested.", no_args_is_help=True)
 
 
+def _console() -> Console:
+    """A console per call (sized to this terminal); no markup: feed errors are untrusted text."""
+    return Console(highlight=False, markup=False)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    _console().print(Text("error: ", style="red") + Text(message))
     return typer.Exit(code)
 
 
@@ -74,7 +79,7 @@ def sources_add(
             )
     except SourceError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"added source {name} ({url})", highlight=False)
+    _console().print(f"added source {name} ({url})")
 
 
 @sources_app.command("list")
@@ -99,7 +104,7 @@ def sources_list() -> None:
                 str(s.error_count),
                 (s.last_error or "")[:120],
             )
-    console.print(table)
+    _console().print(table)
 
 
 @sources_app.command("disable")
@@ -120,7 +125,7 @@ def _set_enabled(name: str, enabled: bool) -> None:
             set_enabled(name, enabled, session=session)
     except SourceError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"source {name} {'enabled' if enabled else 'disabled'}", highlight=False)
+    _console().print(f"source {name} {'enabled' if enabled else 'disabled'}")
 
 
 @sources_app.command("sync")
@@ -136,9 +141,8 @@ def sources_sync(
             report = sync_sources(specs, session=session)
     except SourceError as exc:
         raise _fail(str(exc)) from exc
-    console.print(
-        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged",
-        highlight=False,
+    _console().print(
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
     )
 
 
@@ -149,14 +153,14 @@ def _print_reports(reports: list[IngestReport]) -> None:
         style = {"error": "red", "warning": "yellow"}.get(r.status, "")
         table.add_row(
             r.source,
-            f"[{style}]{r.status}[/{style}]" if style else r.status,
+            Text(r.status, style=style),
             str(r.new_articles),
             str(r.new_passages),
             str(r.duplicates),
             str(r.skipped),
             (r.error or "")[:160],
         )
-    console.print(table)
+    _console().print(table)
 
 
 def index_new_passages(session: Session) -> int | None:
@@ -204,7 +208,7 @@ def ingest(
             raise _fail(str(exc)) from exc
         session.commit()
         if not reports:
-            console.print(
+            _console().print(
                 "no source is due (see `kabashoax sources list`; `sources sync` loads sources.yaml)"
             )
             return
@@ -212,11 +216,10 @@ def ingest(
         new_passages = sum(r.new_passages for r in reports)
         if index and new_passages:
             indexed = index_new_passages(session)
-            console.print(
+            _console().print(
                 "search index not updated: knowledge_base.search is not available"
                 if indexed is None
-                else f"indexed {indexed} passages",
-                highlight=False,
+                else f"indexed {indexed} passages"
             )
     if not any(r.ok for r in reports):
         raise typer.Exit(1)

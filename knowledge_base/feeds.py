@@ -246,6 +246,15 @@ def parse_feed(
 # --------------------------------------------------------------------------- storing
 
 
+def searchable_text(item: FeedItem) -> str:
+    """Title then body: feed bodies are often a teaser that never names the claim the title states."""
+    if not item.text:
+        return item.title
+    if item.text.casefold().startswith(item.title.casefold()):
+        return item.text
+    return f"{item.title}\n{item.text}"
+
+
 def store_items(source: Source, items: list[FeedItem], *, session: Session) -> IngestReport:
     """Insert the items not seen before (by guid in this source, canonical URL or content hash)."""
     settings = get_settings()
@@ -274,7 +283,7 @@ def store_items(source: Source, items: list[FeedItem], *, session: Session) -> I
         seen_guids.add(item.guid)
         seen_urls.add(item.url)
         seen_hashes.add(digest)
-        passages = chunk_text(item.text or item.title, settings.passage_words, settings.passage_overlap_words)
+        passages = chunk_text(searchable_text(item), settings.passage_words, settings.passage_overlap_words)
         try:
             with session.begin_nested():  # a row another process stored meanwhile is a duplicate, not a crash
                 article = Article(
