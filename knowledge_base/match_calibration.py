@@ -1,0 +1,240 @@
+"""Training and honest evaluation of the claim matcher on past fact-checks with circulated texts.
+
+Each dev row pairs a verdict with the message as it circulated (`message`): the query a citizen would
+forward. A fixed split by URL hash keeps a third of the verdicts out of training: calibration never
+sees their messages, and `evaluate` reports on them only. "New claims" are simulated by hiding the
+true verdict, so the model learns (and the report measures) what an unknown forward looks like.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, create_engine, select
+
+from knowledge_base import embeddings, matching
+from knowledge_base.db import migrate
+from knowledge_base.models import Verdict
+from knowledge_base.normalize import normalize
+from knowledge_base.verdicts import import_csv
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SHARE = 1 / 3
+# Targets for choosing thresholds on out-of-fold predictions of the calibration split.
+MAX_FALSE_AUTO_RATE = 0.01  # of new claims answered automatically with some other verdict
+MIN_AUTO_PRECISION = 0.98  # of automatic answers to known claims that are the right verdict
+MIN_SUGGEST_PRECISION = 0.5  # of suggestions (known and new claims together) whose first candidate is right
+
+
+@dataclass(frozen=True)
+class DevPair:
+    url: str
+    message: str
+
+
+def read_pairs(path: Path) -> list[DevPair]:
+    """(verdict URL, circulated message) for each row that has both."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return [
+            DevPair(row["url"].strip(), " ".join(row["message"].split()))
+            for row in csv.DictReader(handle)
+            if (row.get("url") or "").strip() and (row.get("message") or "").strip()
+        ]
+
+
+def split(pairs: list[DevPair]) -> tuple[list[DevPair], list[DevPair]]:
+    """Fixed (calibration, held-out) split by SHA-1 of the URL: stable across runs and machines."""
+    ordered = sorted(pairs, key=lambda p: hashlib.sha1(p.url.encode()).hexdigest())
+    cut = len(ordered) - round(len(ordered) * HELD_OUT_SHARE)
+    return ordered[:cut], ordered[cut:]
+
+
+@contextmanager
+def dev_session(csv_path: Path) -> Iterator[tuple[Session, dict[str, int]]]:
+    """A throw-away SQLite database holding the CSV's verdicts (claim and summary indexed, not messages)."""
+    with tempfile.TemporaryDirectory(prefix="kabashoax-match-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'dev.sqlite3'}"
+        migrate(url)
+        engine = create_engine(url)
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                report = import_csv(csv_path, session=session)
+                session.commit()
+                log.info("dev verdicts: %d imported, %d bad rows", report.added, len(report.errors))
+                matching.sync(session)
+                session.commit()
+                ids = {url: vid for vid, url in session.exec(select(Verdict.id, Verdict.url)).all() if url}
+                yield session, ids
+                matching.release(session)
+        finally:
+            engine.dispose()
+
+
+def _query_vectors(pairs: list[DevPair]) -> np.ndarray:
+    return embeddings.embed_queries([normalize(p.message) for p in pairs])
+
+
+def _features(
+    session: Session, pairs: list[DevPair], ids: dict[str, int]
+) -> list[tuple[list[matching.Scored], list[matching.Scored], int]]:
+    """Per query: candidates with the true verdict indexed, candidates with it hidden, the true id."""
+    corpus = matching.corpus_for(session)
+    everyone = set(ids.values())
+    out = []
+    for pair, vector in zip(pairs, _query_vectors(pairs), strict=True):
+        true_id = ids[pair.url]
+        known = matching.score_candidates(corpus, pair.message, vector[None, :], allowed=everyone, model=None)
+        new = matching.score_candidates(
+            corpus, pair.message, vector[None, :], allowed=everyone - {true_id}, model=None
+        )
+        out.append((known, new, true_id))
+    return out
+
+
+def _threshold_for(values: list[tuple[float, bool]], min_precision: float) -> float:
+    """Lowest probability at which the answers above it are right at least `min_precision` of the time."""
+    for t in np.arange(0.05, 1.0, 0.01):
+        chosen = [ok for p, ok in values if p >= t]
+        if not chosen or sum(chosen) / len(chosen) >= min_precision:
+            return round(float(t), 2)
+    return 0.99
+
+
+def calibrate(csv_path: Path, out: Path = matching.MODEL_FILE) -> dict[str, Any]:
+    """Fit the logistic regression on the calibration split and choose thresholds; writes `out`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    train, held_out = split(read_pairs(csv_path))
+    with dev_session(csv_path) as (session, ids):
+        data = _features(session, train, ids)
+    rows, labels, groups = [], [], []
+    for q, (known, new, true_id) in enumerate(data):
+        for candidates in (known, new):
+            for c in candidates:
+                rows.append(c.features)
+                labels.append(int(c.verdict_id == true_id))
+                groups.append(q)
+    x, y, g = np.stack(rows), np.array(labels), np.array(groups)
+
+    def fit(idx: np.ndarray) -> tuple[StandardScaler, LogisticRegression]:
+        scaler = StandardScaler().fit(x[idx])
+        return scaler, LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x[idx]), y[idx])
+
+    # Out-of-fold probabilities: thresholds chosen on predictions the model did not train on.
+    oof = np.zeros(len(y))
+    for train_idx, test_idx in GroupKFold(n_splits=5).split(x, y, g):
+        scaler, clf = fit(train_idx)
+        oof[test_idx] = clf.predict_proba(scaler.transform(x[test_idx]))[:, 1]
+    known_top, new_top, pos = [], [], 0
+    for known, new, true_id in data:
+        for candidates, sink in ((known, known_top), (new, new_top)):
+            probs = oof[pos : pos + len(candidates)]
+            pos += len(candidates)
+            best = int(np.argmax(probs)) if len(candidates) else -1
+            sink.append(
+                (
+                    float(probs[best]) if best >= 0 else 0.0,
+                    best >= 0 and candidates[best].verdict_id == true_id,
+                )
+            )
+    auto_t = _threshold_for(known_top + new_top, MIN_AUTO_PRECISION)
+    while auto_t < 0.99 and sum(p >= auto_t for p, _ in new_top) > MAX_FALSE_AUTO_RATE * len(new_top):
+        auto_t = round(auto_t + 0.01, 2)
+    suggest_t = min(_threshold_for(known_top + new_top, MIN_SUGGEST_PRECISION), auto_t)
+
+    scaler, clf = fit(np.arange(len(y)))
+    model = {
+        "features": list(matching.FEATURES),
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "coef": clf.coef_[0].tolist(),
+        "intercept": float(clf.intercept_[0]),
+        "auto_threshold": auto_t,
+        "suggest_threshold": suggest_t,
+        "embedding_model": embeddings.model_name(),
+        "trained_on": f"{csv_path.name}: {len(train)} calibration queries, {len(held_out)} held out",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "out_of_fold": {
+            "recall_at_1": round(float(np.mean([ok for _, ok in known_top])), 3),
+            "auto_coverage": round(float(np.mean([p >= auto_t for p, _ in known_top])), 3),
+            "false_auto_new": round(float(np.mean([p >= auto_t for p, _ in new_top])), 3),
+        },
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    matching.load_model.cache_clear()
+    return model
+
+
+@dataclass
+class Evaluation:
+    """Held-out figures of the matcher as it runs (shipped model, thresholds from settings)."""
+
+    queries: int
+    recall_at_1: float
+    recall_at_3: float
+    auto_coverage: float  # known claims answered automatically
+    auto_precision: float  # of those, with the right verdict
+    suggest_or_auto_recall: float  # known claims whose verdict was auto-answered or among suggestions
+    false_auto_new: float  # new claims (true verdict hidden) answered automatically
+    suggest_rate_new: float  # new claims that got suggestions
+    duplicate_hits: int  # answered by the hash / near-duplicate check
+    seconds_per_query: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def evaluate(csv_path: Path) -> Evaluation:
+    """Match each held-out message through `match_claim`, with its verdict indexed and then hidden."""
+    import time
+
+    _train, held_out = split(read_pairs(csv_path))
+    with dev_session(csv_path) as (session, ids):
+        vectors = _query_vectors(held_out)
+        r1 = r3 = autos = right_autos = reachable = new_autos = new_suggests = dupes = 0
+        started = time.perf_counter()
+        for pair, vector in zip(held_out, vectors, strict=True):
+            true_id = ids[pair.url]
+            known = matching.match_claim(pair.message, session=session, query_vector=vector[None, :])
+            ranked = [c.verdict_id for c in known.candidates]
+            r1 += ranked[:1] == [true_id]
+            r3 += true_id in ranked[:3]
+            dupes += known.via == "duplicate"
+            if known.decision == "auto":
+                autos += 1
+                right_autos += known.verdict is not None and known.verdict.verdict_id == true_id
+            reachable += known.decision != "none" and true_id in ranked[: matching.TOP_CANDIDATES]
+            new = matching.match_claim(
+                pair.message, session=session, exclude=frozenset({true_id}), query_vector=vector[None, :]
+            )
+            new_autos += new.decision == "auto"
+            new_suggests += new.decision == "suggest"
+        elapsed = time.perf_counter() - started
+    n = max(1, len(held_out))
+    return Evaluation(
+        queries=len(held_out),
+        recall_at_1=r1 / n,
+        recall_at_3=r3 / n,
+        auto_coverage=autos / n,
+        auto_precision=right_autos / autos if autos else 1.0,
+        suggest_or_auto_recall=reachable / n,
+        false_auto_new=new_autos / n,
+        suggest_rate_new=new_suggests / n,
+        duplicate_hits=dupes,
+        seconds_per_query=elapsed / (2 * n),
+    )
