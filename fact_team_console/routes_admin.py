@@ -8,7 +8,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import audit, dashboard, ticket_detail, users
 from fact_team_console.passwords import WeakPasswordError
-from fact_team_console.security import Admin, CurrentUser, DbSession, csrf_protect
+from fact_team_console.security import MAX_ID, Admin, CurrentUser, DbSession, RowId, csrf_protect
 from fact_team_console.templating import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +29,7 @@ def audit_page(
     user: Admin,
     session: DbSession,
     entity: str | None = Query(None, max_length=40),
-    entity_id: int | None = None,
+    entity_id: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> HTMLResponse:
     rows = audit.recent(session, entity=entity, entity_id=entity_id, limit=500)
     return render(
@@ -75,7 +75,7 @@ def add_user(
 @router.post("/users/{user_id}/active", dependencies=[Depends(csrf_protect)])
 def toggle_user(
     request: Request,
-    user_id: int,
+    user_id: RowId,
     user: Admin,
     session: DbSession,
     active: bool = Form(...),

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review
-from fact_team_console.security import CurrentUser, DbSession, Worker, csrf_protect
+from fact_team_console.security import CurrentUser, DbSession, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.workflow import WorkflowError
 from knowledge_base.models import ClaimStatus, Verdict, VerdictStatus
@@ -111,7 +111,7 @@ def api_tickets(
 
 def _ticket_out(
     session: Session,
-    claim_id: int,
+    claim_id: RowId,
 ) -> TicketOut:
     t = ticket_detail.load(session, claim_id)
     if t is None:
@@ -145,7 +145,7 @@ def _ticket_out(
     "/tickets/{claim_id}", response_model=TicketOut, responses={404: {"description": "No such ticket"}}
 )
 def api_ticket(
-    claim_id: int,
+    claim_id: RowId,
     user: CurrentUser,
     session: DbSession,
 ) -> TicketOut:
@@ -171,7 +171,7 @@ def _apply(
     responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
 )
 def api_add_note(
-    claim_id: int,
+    claim_id: RowId,
     body: NoteIn,
     user: Worker,
     session: DbSession,
@@ -187,7 +187,7 @@ def api_add_note(
     responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
 )
 def api_assign(
-    claim_id: int,
+    claim_id: RowId,
     body: AssignIn,
     user: Worker,
     session: DbSession,
@@ -214,7 +214,7 @@ def api_stats(
 @router.get("/verdicts/{verdict_id}/claimreview", responses={404: {"description": "Not published"}})
 def api_claimreview(
     request: Request,
-    verdict_id: int,
+    verdict_id: RowId,
     user: CurrentUser,
     session: DbSession,
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review, rating_info
-from fact_team_console.security import CurrentUser, DbSession, Reviewer, Worker, csrf_protect
+from fact_team_console.security import MAX_ID, CurrentUser, DbSession, Reviewer, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.templating import flash, render
 from fact_team_console.workflow import VerdictForm, WorkflowError
@@ -62,7 +62,7 @@ def merge_tickets(
     ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> RedirectResponse:
     try:
-        target = workflow.merge(ids, user=user, session=session)
+        target = workflow.merge([i for i in ids if 0 < i <= MAX_ID], user=user, session=session)
     except WorkflowError as exc:
         session.rollback()
         flash(request, str(exc), "error")
@@ -107,7 +107,7 @@ def ticket_page(
 @router.get("/tickets/{claim_id}")
 def ticket_view(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: CurrentUser,
     session: DbSession,
 ) -> HTMLResponse:
@@ -117,7 +117,7 @@ def ticket_view(
 @router.get("/tickets/{claim_id}/evidence")
 def ticket_evidence(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: CurrentUser,
     session: DbSession,
 ) -> HTMLResponse:
@@ -127,7 +127,7 @@ def ticket_evidence(
 
 
 def _back(
-    claim_id: int,
+    claim_id: RowId,
 ) -> RedirectResponse:
     return RedirectResponse(f"/tickets/{claim_id}", status_code=303)
 
@@ -135,7 +135,7 @@ def _back(
 def _run(
     request: Request,
     session: Session,
-    claim_id: int,
+    claim_id: RowId,
     ok: str,
     step,
 ) -> RedirectResponse:  # type: ignore[no-untyped-def]
@@ -154,12 +154,16 @@ def _run(
 @router.post("/tickets/{claim_id}/assign", dependencies=[Depends(csrf_protect)])
 def assign_ticket(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: Worker,
     session: DbSession,
     assignee: str = Form(""),
 ) -> RedirectResponse:
-    target = user.id if assignee == "me" else (int(assignee) if assignee.isdigit() else None)
+    target = (
+        user.id
+        if assignee == "me"
+        else (int(assignee) if assignee.isdigit() and len(assignee) <= 9 else None)
+    )
     return _run(
         request,
         session,
@@ -172,7 +176,7 @@ def assign_ticket(
 @router.post("/tickets/{claim_id}/topic", dependencies=[Depends(csrf_protect)])
 def topic_ticket(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: Worker,
     session: DbSession,
     topic: str = Form("", max_length=200),
@@ -189,7 +193,7 @@ def topic_ticket(
 @router.post("/tickets/{claim_id}/notes", dependencies=[Depends(csrf_protect)])
 def note_ticket(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: Worker,
     session: DbSession,
     text: str = Form("", max_length=MAX_FIELD),
@@ -206,7 +210,7 @@ def note_ticket(
 @router.post("/tickets/{claim_id}/verdict", dependencies=[Depends(csrf_protect)])
 def verdict_ticket(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: Worker,
     session: DbSession,
     claim: str = Form("", max_length=MAX_FIELD),
@@ -230,7 +234,7 @@ def verdict_ticket(
 
 def _verdict_claim(
     session: Session,
-    verdict_id: int,
+    verdict_id: RowId,
 ) -> int:
     verdict = session.get(Verdict, verdict_id)
     if verdict is None or verdict.claim_id is None:
@@ -241,7 +245,7 @@ def _verdict_claim(
 @router.post("/verdicts/{verdict_id}/approve", dependencies=[Depends(csrf_protect)])
 def approve_verdict(
     request: Request,
-    verdict_id: int,
+    verdict_id: RowId,
     user: Reviewer,
     session: DbSession,
 ) -> RedirectResponse:
@@ -260,7 +264,7 @@ def approve_verdict(
 @router.post("/verdicts/{verdict_id}/send-back", dependencies=[Depends(csrf_protect)])
 def send_back_verdict(
     request: Request,
-    verdict_id: int,
+    verdict_id: RowId,
     user: Reviewer,
     session: DbSession,
     reason: str = Form("", max_length=MAX_FIELD),
@@ -278,7 +282,7 @@ def send_back_verdict(
 @router.post("/verdicts/{verdict_id}/correct", dependencies=[Depends(csrf_protect)])
 def correct_verdict(
     request: Request,
-    verdict_id: int,
+    verdict_id: RowId,
     user: Reviewer,
     session: DbSession,
     claim: str = Form("", max_length=MAX_FIELD),
@@ -303,7 +307,7 @@ def correct_verdict(
 @router.post("/tickets/{claim_id}/reject", dependencies=[Depends(csrf_protect)])
 def reject_ticket(
     request: Request,
-    claim_id: int,
+    claim_id: RowId,
     user: Reviewer,
     session: DbSession,
     reason: str = Form("", max_length=MAX_FIELD),
@@ -320,7 +324,7 @@ def reject_ticket(
 @router.get("/verdicts/{verdict_id}")
 def verdict_page(
     request: Request,
-    verdict_id: int,
+    verdict_id: RowId,
     user: CurrentUser,
     session: DbSession,
 ) -> HTMLResponse:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -116,6 +116,8 @@ def reset_login_limits() -> None:
     _ip_limiter.cache_clear()
 
 
+MAX_ID = 2_147_483_647  # INTEGER range on both databases: a bigger id is a 422, never a 500
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 DbSession = Annotated[Session, Depends(get_session)]
 CurrentUser = Annotated[StaffUser, Depends(current_user)]
 # Who may work tickets (triage, notes, drafts), review (publish, reject, correct), and administer.

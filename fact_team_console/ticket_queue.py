@@ -64,7 +64,7 @@ def _where(f: QueueFilter) -> list[sa.ColumnElement[bool]]:
     if f.assignee == "none":
         clauses.append(col(Claim.assignee_id).is_(None))
     elif f.assignee:
-        if not f.assignee.isdigit():
+        if not f.assignee.isdigit() or len(f.assignee) > 9:
             raise ValueError("assignee must be a user id or 'none'")
         clauses.append(Claim.assignee_id == int(f.assignee))
     if f.topic:
