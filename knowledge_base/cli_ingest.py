@@ -17,7 +17,6 @@ from sqlmodel import Session, select
 
 from knowledge_base.db import session_scope
 from knowledge_base.feeds import (
-    FeedError,
     IngestReport,
     ingest_due,
     ingest_file,
@@ -173,6 +172,22 @@ def index_new_passages(session: Session) -> int | None:
     return sync_passages(session)
 
 
+def _index(session: Session) -> None:
+    """Index what was just stored; a failure here loses nothing (`kabashoax index sync` catches up)."""
+    try:
+        indexed = index_new_passages(session)
+    except Exception as exc:  # the model or index failing must not hide that ingestion worked
+        log.exception("indexing new passages failed")
+        session.rollback()
+        raise _fail(
+            f"stored, but indexing failed ({type(exc).__name__}); run `kabashoax index sync`", 1
+        ) from exc
+    if indexed is None:
+        _console().print("search index not updated: knowledge_base.search is not available")
+    else:
+        _console().print(f"indexed {indexed} passages")
+
+
 def ingest(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Only these (polled even if not due)")
@@ -185,6 +200,9 @@ def ingest(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Poll every enabled source, due or not")] = False,
     index: Annotated[bool, typer.Option("--index/--no-index", help="Embed and index new passages")] = True,
+    sync: Annotated[
+        bool, typer.Option("--sync", help="First add/update sources from sources.yaml (for scheduled runs)")
+    ] = False,
 ) -> None:
     """Ingest the feeds of all due sources (or --source NAME, --file PATH --source NAME, --samples).
 
@@ -196,6 +214,8 @@ def ingest(
         raise _fail("--file needs exactly one --source NAME to ingest it as")
     with session_scope() as session:
         try:
+            if sync:
+                sync_sources(load_specs(), session=session)
             if samples:
                 reports = ingest_samples(session=session)
             elif file is not None:
@@ -204,7 +224,7 @@ def ingest(
                 reports = ingest_sources([get_source(n, session=session) for n in source], session=session)
             else:
                 reports = ingest_due(session=session, force=force)
-        except (SourceError, FeedError, OSError) as exc:
+        except (SourceError, OSError) as exc:
             raise _fail(str(exc)) from exc
         session.commit()
         if not reports:
@@ -213,14 +233,8 @@ def ingest(
             )
             return
         _print_reports(reports)
-        new_passages = sum(r.new_passages for r in reports)
-        if index and new_passages:
-            indexed = index_new_passages(session)
-            _console().print(
-                "search index not updated: knowledge_base.search is not available"
-                if indexed is None
-                else f"indexed {indexed} passages"
-            )
+        if index and any(r.new_passages for r in reports):
+            _index(session)
     if not any(r.ok for r in reports):
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from knowledge_base import cli_ingest
 from knowledge_base.db import session_scope
 from knowledge_base.models import Article, Passage, Source
+from knowledge_base.settings import get_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -157,3 +158,19 @@ def test_ingest_due_sources_over_http_one_failing(cli: typer.Typer, static_feeds
     assert "no source is due" in later.output  # both were just polled
     only_broken = run(cli, "ingest", "--source", "gone", "--no-index")
     assert only_broken.exit_code == 1  # every source tried failed
+
+
+def test_a_scheduled_run_syncs_the_sources_file_first(
+    cli: typer.Typer, static_feeds: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources_file = tmp_path / "sources.yaml"
+    sources_file.write_text(
+        "sources:\n"
+        f"  - {{name: detik, outlet: detikcom, feed_url: '{static_feeds}/detikcom_2017.xml'}}\n"
+        f"  - {{name: mati, outlet: Mati, feed_url: '{static_feeds}/gone.xml', enabled: false}}\n"
+    )
+    monkeypatch.setenv("KABASHOAX_SOURCES_FILE", str(sources_file))
+    get_settings.cache_clear()
+    result = run(cli, "ingest", "--sync", "--no-index")
+    assert result.exit_code == 0, result.output
+    assert count(Article) == 10 and source("mati").last_polled_at is None
