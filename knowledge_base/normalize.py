@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +26,7 @@ _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _PHONE = r"(?:\+62|\b0)8\d{1,3}(?:[ -]\d{3,5}){1,3}\b"
 _NUMBER = r"\+?\d+(?:[.,:/-]\d+)*(?![^\W_])"
 _WORD = r"[^\W_]+(?:['’-][^\W_]+)*"
+_WORD_RE = re.compile(_WORD)
 _TOKEN_RE = re.compile(
     f"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<phone>{_PHONE})|(?P<number>{_NUMBER})|(?P<word>{_WORD})"
 )
@@ -66,21 +68,32 @@ def normalize(text: str) -> str:
 
     Idempotent: `normalize(normalize(t)) == normalize(t)` for any text.
     """
+    return " ".join(value for _, value in _pieces(text))
+
+
+def _pieces(text: str) -> Iterator[tuple[bool, str]]:
+    """(is_word, normalised piece) in text order; URLs, e-mails, numbers and phones are not words."""
     text = _CURRENCY.sub(r"\1 ", unicodedata.normalize("NFKC", text))  # "Rp1.500" -> "Rp 1.500"
-    out: list[str] = []
     for match in _TOKEN_RE.finditer(text):
         kind = match.lastgroup
         value = match.group()
         if kind == "url":
-            out.append(value.rstrip(_URL_TRAILING))
+            yield False, value.rstrip(_URL_TRAILING)
         elif kind in ("phone", "number"):
-            out.append(value)
+            yield False, value
         elif kind == "email":
-            out.append(value.lower())
+            yield False, value.lower()
         else:
-            lowered = _strip_marks(value.lower())
-            out.extend(_normalize_word(w.group()) for w in re.finditer(_WORD, lowered))
-    return " ".join(out)
+            for word in _normalize_word_token(value).split(" "):
+                if word:
+                    yield True, word
+
+
+@lru_cache(maxsize=200_000)
+def _normalize_word_token(value: str) -> str:
+    """One word as written -> its standard form(s); cached because chat and news reuse few words."""
+    lowered = value.lower() if value.isascii() else _strip_marks(value.lower())
+    return " ".join(_normalize_word(w.group()) for w in _WORD_RE.finditer(lowered))
 
 
 @lru_cache(maxsize=1)
@@ -102,16 +115,21 @@ def stem(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Terms for lexical search: normalised, stemmed words without stop-words; numbers/URLs verbatim."""
-    stops = stop_words()
     terms: list[str] = []
-    for match in _TOKEN_RE.finditer(normalize(text)):
-        term = match.group()
-        if term in stops:
-            continue
-        if match.lastgroup != "word" or any(ch.isdigit() for ch in term):
-            terms.append(term)
-            continue
-        # Sastrawi may split a word ("jum'at" -> "jum at"); stop-words are judged before stemming
-        # so "membagikan" keeps its stem "bagi" although "bagi" alone is a stop-word.
-        terms.extend(stem(term).split())
+    for is_word, value in _pieces(text):
+        if is_word:
+            terms.extend(_word_terms(value))
+        elif value not in stop_words():
+            terms.append(value)
     return terms
+
+
+@lru_cache(maxsize=200_000)
+def _word_terms(word: str) -> tuple[str, ...]:
+    """Stop-words are judged before stemming, so "membagikan" keeps its stem "bagi" although "bagi"
+    alone is a stop-word; Sastrawi may split a word ("jum'at" -> "jum at")."""
+    if word in stop_words():
+        return ()
+    if any(ch.isdigit() for ch in word):
+        return (word,)
+    return tuple(stem(word).split())
