@@ -383,7 +383,15 @@ def ingest_sources(
     reports: list[IngestReport] = []
     with nullcontext(client) if client else new_client() as http:
         for source in sources:
-            reports.append(ingest_source(source, session=session, client=http))
+            try:
+                with session.begin_nested():  # undone alone if it fails
+                    report = ingest_source(source, session=session, client=http)
+            except Exception as exc:  # a bug met by one feed must not cost the other sources their turn
+                log.exception("ingesting %s failed unexpectedly", source.name)
+                report = _record_error(
+                    source, f"internal error: {type(exc).__name__}: {exc}", utcnow(), session=session
+                )
+            reports.append(report)
             session.commit()
     return reports
 

@@ -22,6 +22,7 @@ from knowledge_base.feeds import (
     ingest_file,
     ingest_samples,
     ingest_source,
+    ingest_sources,
     new_client,
 )
 from knowledge_base.models import Article, Passage, Source
@@ -390,6 +391,33 @@ def test_broken_and_hostile_feeds_never_stop_the_others(
         assert message in (source.last_error or ""), (name, source.last_error)
         assert source.error_count == 1 and articles_of(session, source) == []
     assert elapsed < 10, "limits must cut hostile servers short"
+
+
+def test_an_unexpected_failure_in_one_source_does_not_stop_the_next(
+    session: Session, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import knowledge_base.feeds as feeds
+
+    real_store = feeds.store_items
+
+    def store_or_crash(
+        source: Source, items: list[feeds.FeedItem], *, session: Session
+    ) -> feeds.IngestReport:
+        if source.name == "a-crash":
+            raise RuntimeError("bug met by this feed")
+        return real_store(source, items, session=session)
+
+    monkeypatch.setattr(feeds, "store_items", store_or_crash)  # fault injection: a bug, not a component
+    server.routes["/a"] = respond(200, rss(item("1", "https://a.example.id/1", "Satu", "Berita A.")))
+    server.routes["/b"] = respond(200, rss(item("2", "https://b.example.id/2", "Dua", "Berita B.")))
+    crash, fine = (
+        make_source(session, "a-crash", server.url("/a")),
+        make_source(session, "b-fine", server.url("/b")),
+    )
+    reports = ingest_sources([crash, fine], session=session)
+    assert [r.status for r in reports] == ["error", "ok"]
+    assert "internal error: RuntimeError: bug met by this feed" in (crash.last_error or "")
+    assert [a.title for a in articles_of(session, fine)] == ["Dua"]
 
 
 def test_a_real_feed_over_http(session: Session, server: FeedServer, shared_data: Path) -> None:
