@@ -243,11 +243,10 @@ def _askers(session: Session, claim_id: int | None) -> list[Citizen]:
     if claim_id is None:
         return []
     claim_ids = [claim_id, *session.exec(select(Claim.id).where(Claim.merged_into_id == claim_id)).all()]
+    asked = select(CitizenReport.citizen_id).where(col(CitizenReport.claim_id).in_(claim_ids))
     rows = session.exec(
         select(Citizen)
-        .join(CitizenReport, col(CitizenReport.citizen_id) == col(Citizen.id))
-        .where(col(CitizenReport.claim_id).in_(claim_ids), col(Citizen.deleted_at).is_(None))
-        .distinct()
+        .where(col(Citizen.id).in_(asked), col(Citizen.deleted_at).is_(None))
         .order_by(col(Citizen.id))
     ).all()
     return list(rows)
