@@ -174,3 +174,16 @@ def test_a_scheduled_run_syncs_the_sources_file_first(
     result = run(cli, "ingest", "--sync", "--no-index")
     assert result.exit_code == 0, result.output
     assert count(Article) == 10 and source("mati").last_polled_at is None
+
+
+@pytest.mark.slow
+def test_ingested_passages_are_indexed_and_found_by_title(cli: typer.Typer) -> None:
+    """The whole path a fresh offline install takes: bundled feeds → passages → embeddings → search."""
+    from knowledge_base.search import search_passages
+
+    result = run(cli, "ingest", "--samples")
+    assert result.exit_code == 0 and "indexed 59 passages" in result.output, result.output
+    with session_scope() as session:
+        (hit,) = search_passages("foto presiden suriah lepas sepatu", k=1, session=session)
+    assert hit.outlet == "Tempo Cek Fakta"
+    assert hit.title == "Keliru: Foto Presiden Suriah Lepas Sepatu Saat Bertemu Trump"
