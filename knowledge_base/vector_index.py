@@ -186,12 +186,18 @@ class VectorIndex:
         live = len(self)
         if live == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        fetch = min(k + len(self._tombstones), int(self._index.ntotal))
+        params = None
+        if self._tombstones:  # skip tombstoned ids inside the graph walk rather than over-fetching
+            excluded = np.fromiter(self._tombstones, dtype=np.int64, count=len(self._tombstones))
+            # Locals keep the SWIG selector objects alive for the duration of the search.
+            batch = faiss.IDSelectorBatch(excluded)
+            selector = faiss.IDSelectorNot(batch)
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
         threads = faiss.omp_get_max_threads()
         if len(queries) == 1:  # one query is faster single-threaded, and the machine is shared
             faiss.omp_set_num_threads(1)
         try:
-            scores, found = self._index.search(queries, fetch)
+            scores, found = self._index.search(queries, min(k, live), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
         results: list[list[tuple[int, float]]] = []
