@@ -59,6 +59,14 @@ def _ago(value: datetime | None) -> str:
     return f"{minutes // 1440} hari lalu"
 
 
+def _duration(hours: float | None) -> str:
+    """Hours as staff say them: "5,5 jam" under two days, else "3,2 hari"."""
+    if hours is None:
+        return "–"
+    value, unit = (hours, "jam") if hours < 48 else (hours / 24, "hari")
+    return f"{value:.1f}".replace(".", ",") + f" {unit}"
+
+
 def _http_url(value: str | None) -> str:
     """Only http(s) links reach an href: an imported `javascript:` URL must not become clickable."""
     return value if value and value.lower().startswith(("http://", "https://")) else "#"
@@ -66,6 +74,7 @@ def _http_url(value: str | None) -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["http_url"] = _http_url
+templates.env.filters["duration"] = _duration
 templates.env.filters["ago"] = _ago
 templates.env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
 templates.env.filters["tone"] = lambda r: rating_info(r).tone
