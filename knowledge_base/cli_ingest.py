@@ -146,7 +146,9 @@ def sources_sync(
 
 
 def _print_reports(reports: list[IngestReport]) -> None:
-    table = Table("source", "status", "new articles", "new passages", "duplicates", "skipped", "error")
+    table = Table(
+        "source", "status", "new articles", "updated", "new passages", "duplicates", "skipped", "error"
+    )
     table.columns[0].no_wrap = True
     for r in reports:
         style = {"error": "red", "warning": "yellow"}.get(r.status, "")
@@ -154,6 +156,7 @@ def _print_reports(reports: list[IngestReport]) -> None:
             r.source,
             Text(r.status, style=style),
             str(r.new_articles),
+            str(r.updated),
             str(r.new_passages),
             str(r.duplicates),
             str(r.skipped),

@@ -82,6 +82,7 @@ class IngestReport:
     status: str
     new_articles: int = 0
     new_passages: int = 0
+    updated: int = 0
     duplicates: int = 0
     skipped: int = 0
     error: str | None = None
@@ -256,58 +257,87 @@ def searchable_text(item: FeedItem) -> str:
 
 
 def store_items(source: Source, items: list[FeedItem], *, session: Session) -> IngestReport:
-    """Insert the items not seen before (by guid in this source, canonical URL or content hash)."""
+    """Insert unseen items; re-chunk this source's articles whose text changed (corrections, updates).
+
+    Seen means: same guid or canonical URL in this source, or same URL or content hash anywhere.
+    """
     settings = get_settings()
     report = IngestReport(source=source.name, status="ok")
     hashes = {id(i): content_hash(i.title, i.text) for i in items}
-    seen_guids = set(
-        session.exec(
-            select(Article.guid).where(
-                Article.source_id == source.id, col(Article.guid).in_([i.guid for i in items])
-            )
-        ).all()
-    )
-    seen_urls = set(
-        session.exec(select(Article.url).where(col(Article.url).in_([i.url for i in items]))).all()
-    )
+    guids, urls = [i.guid for i in items], [i.url for i in items]
+    own = session.exec(
+        select(Article).where(
+            Article.source_id == source.id, col(Article.guid).in_(guids) | col(Article.url).in_(urls)
+        )
+    ).all()
+    by_guid, by_url = {a.guid: a for a in own}, {a.url: a for a in own}
+    seen_urls = set(session.exec(select(Article.url).where(col(Article.url).in_(urls))).all())
     seen_hashes = set(
         session.exec(
             select(Article.content_hash).where(col(Article.content_hash).in_(list(hashes.values())))
         ).all()
     )
+    touched: set[int | None] = set()  # written in this run: a repeated item never rewrites it
     for item in items:
         digest = hashes[id(item)]
-        if item.guid in seen_guids or item.url in seen_urls or digest in seen_hashes:
+        existing = by_guid.get(item.guid) or by_url.get(item.url)
+        if existing is not None and (existing.content_hash == digest or existing.id in touched):
             report.duplicates += 1
             continue
-        seen_guids.add(item.guid)
-        seen_urls.add(item.url)
-        seen_hashes.add(digest)
+        if existing is None and (item.url in seen_urls or digest in seen_hashes):
+            report.duplicates += 1
+            continue
         passages = chunk_text(searchable_text(item), settings.passage_words, settings.passage_overlap_words)
         try:
             with session.begin_nested():  # a row another process stored meanwhile is a duplicate, not a crash
-                article = Article(
-                    source_id=source.id,
-                    guid=item.guid,
-                    url=item.url,
-                    title=item.title,
-                    author=item.author,
-                    published_at=item.published_at,
-                    text=item.text,
-                    content_hash=digest,
-                )
-                session.add(article)
-                session.flush()
-                session.add_all(
-                    Passage(article_id=article.id, position=n, text=text) for n, text in enumerate(passages)
-                )
-                session.flush()
+                article = _write_article(existing, source, item, digest, passages, session=session)
         except IntegrityError:
             report.duplicates += 1
             continue
-        report.new_articles += 1
+        touched.add(article.id)
+        by_guid[item.guid] = by_url[item.url] = article
+        seen_urls.add(item.url)
+        seen_hashes.add(digest)
+        if existing is None:
+            report.new_articles += 1
+        else:
+            report.updated += 1
         report.new_passages += len(passages)
     return report
+
+
+def _write_article(
+    existing: Article | None,
+    source: Source,
+    item: FeedItem,
+    digest: str,
+    passages: list[str],
+    *,
+    session: Session,
+) -> Article:
+    """Insert a new article, or replace the text and passages of an existing one (its id and URL stay).
+
+    Replacement passages are inserted before the old ones are deleted, so they get fresh ids even on
+    SQLite (which reuses the highest deleted rowid): every search process then sees them as new.
+    """
+    old = (
+        []
+        if existing is None
+        else session.exec(select(Passage).where(Passage.article_id == existing.id)).all()
+    )
+    article = existing or Article(
+        source_id=source.id, guid=item.guid, url=item.url, title="", content_hash=""
+    )
+    article.title, article.text, article.author = item.title, item.text, item.author
+    article.published_at, article.content_hash = item.published_at, digest
+    session.add(article)
+    session.flush()
+    session.add_all(Passage(article_id=article.id, position=n, text=text) for n, text in enumerate(passages))
+    session.flush()
+    for passage in old:
+        session.delete(passage)  # search drops their vectors on its next sync
+    session.flush()
+    return article
 
 
 def _record_error(source: Source, message: str, now: datetime, *, session: Session) -> IngestReport:
@@ -366,9 +396,10 @@ def ingest_source(
     session.add(source)
     session.flush()
     log.info(
-        "feed %s: %d new articles, %d passages, %d duplicates, %d skipped",
+        "feed %s: %d new articles, %d updated, %d passages, %d duplicates, %d skipped",
         source.name,
         report.new_articles,
+        report.updated,
         report.new_passages,
         report.duplicates,
         report.skipped,

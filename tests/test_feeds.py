@@ -221,6 +221,28 @@ def test_duplicates_by_guid_url_and_content_within_one_feed_and_across_runs(sess
     assert ingest_source(source, session=session, content=feed).new_articles == 0
 
 
+def test_a_corrected_item_replaces_its_text_and_passages(session: Session) -> None:
+    source = make_source(session, "tempo", "https://tempo.example.id/rss")
+    before = rss(item("7", "https://tempo.example.id/cek/7", "Keliru: Air PDAM beracun", "Belum ada bukti."))
+    after = rss(item("7", "https://tempo.example.id/cek/7", "Keliru: Air PDAM beracun", "Uji lab: air aman."))
+    ingest_source(source, session=session, content=before)
+    (article,) = articles_of(session, source)
+    old_passages = session.exec(select(Passage.id).where(Passage.article_id == article.id)).all()
+
+    report = ingest_source(source, session=session, content=after)
+
+    assert (report.new_articles, report.updated, report.duplicates) == (0, 1, 0)
+    (updated,) = articles_of(session, source)
+    assert updated.id == article.id and updated.text == "Uji lab: air aman."
+    texts = session.exec(select(Passage.text).where(Passage.article_id == article.id)).all()
+    assert texts == ["Keliru: Air PDAM beracun Uji lab: air aman."]
+    assert min(session.exec(select(Passage.id).where(Passage.article_id == article.id)).all()) > max(
+        old_passages
+    )
+    assert not set(old_passages) & set(session.exec(select(Passage.id)).all())  # ids never reused
+    assert ingest_source(source, session=session, content=after).updated == 0  # unchanged: left alone
+
+
 def test_unusable_entries_are_skipped_and_future_dates_dropped(session: Session) -> None:
     source = make_source(session, "kabar", "https://kabar.example.id/rss")
     feed = rss(
