@@ -224,7 +224,12 @@ def ingest(
             elif file is not None:
                 reports = [ingest_file(file, get_source(source[0], session=session), session=session)]
             elif source:
-                reports = ingest_sources([get_source(n, session=session) for n in source], session=session)
+                chosen = [get_source(n, session=session) for n in source]
+                if unpollable := [s.name for s in chosen if not s.feed_url]:
+                    raise SourceError(
+                        f"no feed URL for {', '.join(unpollable)}: use --file PATH --source NAME"
+                    )
+                reports = ingest_sources(chosen, session=session)
             else:
                 reports = ingest_due(session=session, force=force)
         except (SourceError, OSError) as exc:

@@ -129,7 +129,11 @@ def test_usage_errors_exit_2(cli: typer.Typer, tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "no source named 'nope'" in unknown.output
     missing = run(cli, "ingest", "--file", str(tmp_path / "missing.xml"), "--source", "kabar")
     assert missing.exit_code == 2 and "missing.xml" in missing.output
+    run(cli, "ingest", "--samples", "--no-index")
+    no_url = run(cli, "ingest", "--source", "sample-detikcom")
+    assert no_url.exit_code == 2 and "no feed URL for sample-detikcom" in no_url.output
     assert source("kabar").error_count == 0  # a typo of the operator is not the feed's failure
+    assert source("sample-detikcom").error_count == 0
 
 
 def test_nothing_due_is_not_an_error(cli: typer.Typer) -> None:
