@@ -35,5 +35,24 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     typer.echo(f"schema at {revision} on {get_settings().sqlalchemy_url.split('@')[-1]}")
 
 
+@app.command("run")
+def run(
+    host: str = typer.Option("127.0.0.1", help="Interface to serve on"),
+    port: int = typer.Option(8000, help="Port of the web app (console, webhooks, Coba bot)"),
+    rasa: bool = typer.Option(True, "--rasa/--no-rasa", help="Train and serve Rasa when it is installed"),
+    notifier: bool = typer.Option(True, "--notifier/--no-notifier", help="Deliver outbox notifications"),
+    ingest: bool = typer.Option(
+        True, "--ingest/--no-ingest", help="Load bundled feeds and due sources first"
+    ),
+    poll: bool = typer.Option(
+        True, "--poll/--no-poll", help="Also poll the trusted sources' feeds (network)"
+    ),
+) -> None:
+    """Start everything: migrations, knowledge base, Rasa, web app (console + webhooks), notifier."""
+    from kabashoax.run import run as run_all
+
+    run_all(host, port, rasa=rasa, notifier=notifier, ingest=ingest, poll_sources=poll)
+
+
 if __name__ == "__main__":
     app()

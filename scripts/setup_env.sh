@@ -21,9 +21,28 @@ app_env() {
     "$dir/bin/pip" install -q -r requirements.lock.txt
     touch "$dir/.complete"
   fi
-  "$dir/bin/pip" install -q --no-deps --no-build-isolation -e . >"$CACHE/editable.log" 2>&1 \
+  overlay_env "$py" "$dir"
+}
+
+# The heavy env is shared by every clone; each clone gets a small .venv of its own that sees the heavy
+# site-packages through a .pth file and holds only this clone's editable install and `kabashoax` script.
+overlay_env() {
+  local py="$1" heavy="$2" site
+  site=$("$heavy/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  if [ ! -f .venv/.heavy ] || [ "$(cat .venv/.heavy)" != "$heavy" ]; then
+    rm -rf .venv.tmp && "$py" -m venv --without-pip .venv.tmp
+    local own
+    own=$(.venv.tmp/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    echo "import site; site.addsitedir('$site')" > "$own/kabashoax-heavy.pth"
+    for tool in "$heavy"/bin/*; do
+      case "$(basename "$tool")" in python*|pip*|activate*|Activate*) ;; *) ln -sfn "$tool" .venv.tmp/bin/ ;; esac
+    done
+    ln -sfn "$heavy/bin/pip" .venv.tmp/bin/pip-heavy
+    echo "$heavy" > .venv.tmp/.heavy
+    rm -rf .venv && mv .venv.tmp .venv
+  fi
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >"$CACHE/editable.log" 2>&1 \
     || { cat "$CACHE/editable.log" >&2; exit 1; }
-  ln -sfn "$dir" .venv
 }
 
 find_rasa_python() {

@@ -1,0 +1,111 @@
+"""`kabashoax run`: everything on one machine with the embedded defaults.
+
+Order matters for a first start offline: schema, then the knowledge base (bundled sample feeds,
+then whatever trusted source is due and reachable), then Rasa in the background (the bot answers
+with its fallback classifier until Rasa is ready), then the web app with the notifier beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from knowledge_base.db import migrate, session_scope
+from knowledge_base.feeds import ingest_due, ingest_samples
+from knowledge_base.search import sync_passages
+from knowledge_base.sources import load_specs, sync_sources
+
+log = logging.getLogger("kabashoax.run")
+
+
+def prepare_knowledge_base(*, poll_sources: bool = True) -> int:
+    """Migrate, load sources.yaml and the bundled feeds, poll due sources, index new passages."""
+    migrate()
+    with session_scope() as session:
+        sync_sources(load_specs(), session=session)
+        reports = ingest_samples(session=session)
+        if poll_sources:
+            reports += ingest_due(session=session)
+        session.commit()
+        for r in reports:
+            if not r.ok:
+                log.warning("source %s not ingested: %s", r.source, (r.error or "")[:200])
+        indexed = sync_passages(session)
+    log.info(
+        "knowledge base ready: %d of %d sources read, %d passages newly indexed",
+        sum(r.ok for r in reports),
+        len(reports),
+        indexed,
+    )
+    return indexed
+
+
+def start_rasa_in_background() -> dict[str, Any]:
+    """Train (if the data changed) and serve Rasa without holding up the web app."""
+    from nlu.rasa_service import start_if_installed
+
+    holder: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            holder["server"] = start_if_installed()
+        except Exception:  # the bot keeps answering through the fallback classifier
+            log.exception("Rasa could not be started; intents come from the fallback classifier")
+
+    thread = threading.Thread(target=target, name="rasa-start", daemon=True)
+    thread.start()
+    holder["thread"] = thread
+    return holder
+
+
+def with_notifier(app: FastAPI) -> FastAPI:
+    """Run the outbox notifier inside the web app's event loop for the app's lifetime."""
+    from bot.cli import notification_senders
+    from bot.outbox import Notifier
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI):  # type: ignore[no-untyped-def]
+        notifier = Notifier(notification_senders())  # type: ignore[arg-type]
+        for sender in notifier.senders.values():
+            bot = getattr(sender, "bot", None)
+            if bot is not None:
+                await bot.initialize()
+        stop = asyncio.Event()
+        task = asyncio.create_task(notifier.run_forever(stop), name="notifier")
+        async with inner(a) as state:
+            yield state
+        stop.set()
+        await task
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_sources: bool) -> None:
+    from kabashoax.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if ingest:
+        prepare_knowledge_base(poll_sources=poll_sources)
+    else:
+        migrate()
+    rasa_holder = start_rasa_in_background() if rasa else {}
+    app = create_app()
+    if notifier:
+        app = with_notifier(app)
+    log.info("serving on http://%s:%d (console /, webhooks /webhooks/*, health /health)", host, port)
+    try:
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    finally:
+        server = rasa_holder.get("server")
+        if server is not None:
+            server.stop()

@@ -1,0 +1,16 @@
+"""The one web app: the console's routes and the bot's webhooks and "Coba bot" page."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import bot.web
+import fact_team_console.web
+
+
+def create_app() -> FastAPI:
+    """Console (login, sessions, CSRF, health) plus the bot's routes, mounted side by side."""
+    app = FastAPI(title="Kabashoax", docs_url=None, redoc_url=None)
+    fact_team_console.web.install(app)
+    app.include_router(bot.web.router)
+    return app
