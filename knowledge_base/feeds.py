@@ -259,7 +259,10 @@ def searchable_text(item: FeedItem) -> str:
 def store_items(source: Source, items: list[FeedItem], *, session: Session) -> IngestReport:
     """Insert unseen items; re-chunk this source's articles whose text changed (corrections, updates).
 
-    Seen means: same guid or canonical URL in this source, or same URL or content hash anywhere.
+    The canonical URL identifies an article; an item whose URL or content hash is already stored
+    (from any source) is a duplicate. An item reusing a guid of another URL of this source (a feed
+    that numbers its items) is a different article and gets its URL as guid: text is only ever
+    replaced by the item at the same URL.
     """
     settings = get_settings()
     report = IngestReport(source=source.name, status="ok")
@@ -277,11 +280,17 @@ def store_items(source: Source, items: list[FeedItem], *, session: Session) -> I
             select(Article.content_hash).where(col(Article.content_hash).in_(list(hashes.values())))
         ).all()
     )
-    touched: set[int | None] = set()  # written in this run: a repeated item never rewrites it
+    handled: set[str] = set()  # the first item at a URL wins: a repeat must not flip the text each run
     for item in items:
         digest = hashes[id(item)]
-        existing = by_guid.get(item.guid) or by_url.get(item.url)
-        if existing is not None and (existing.content_hash == digest or existing.id in touched):
+        if item.url in handled:
+            report.duplicates += 1
+            continue
+        handled.add(item.url)
+        existing = by_url.get(item.url)
+        if existing is None and item.guid in by_guid:
+            item.guid = item.url
+        if existing is not None and existing.content_hash == digest:
             report.duplicates += 1
             continue
         if existing is None and (item.url in seen_urls or digest in seen_hashes):
@@ -294,7 +303,6 @@ def store_items(source: Source, items: list[FeedItem], *, session: Session) -> I
         except IntegrityError:
             report.duplicates += 1
             continue
-        touched.add(article.id)
         by_guid[item.guid] = by_url[item.url] = article
         seen_urls.add(item.url)
         seen_hashes.add(digest)
