@@ -194,6 +194,12 @@ def test_triage_verdict_approval_and_the_bot_answers(
     page.click("text=Ambil tiket ini")
     page.wait_for_selector("text=Penugasan disimpan.")
     page.fill(
+        "textarea[name=text]",
+        "Tidak ada pemberitaan kredibel; arsip turnbackhoax 21/04/2026 sudah membantah.",
+    )
+    page.click("text=Tambah catatan")
+    page.wait_for_selector("text=Catatan ditambahkan.")
+    page.fill(
         "textarea[name=claim]", "PM Timor Leste meminta Jusuf Kalla ditangkap karena menghina agama Kristen"
     )
     page.select_option("select[name=rating]", "HOAKS")
