@@ -19,7 +19,12 @@ MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    """WAL lets the bot, the console and the notifier share one SQLite file without 'database is locked'."""
+    """WAL lets the bot, the console and the notifier share one SQLite file without 'database is locked'.
+
+    pysqlite's own transaction handling never emits BEGIN, which breaks SAVEPOINTs (and so rolled-back
+    test transactions); SQLAlchemy's documented recipe: autocommit driver + explicit BEGIN on begin.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -36,6 +41,7 @@ def engine_for(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

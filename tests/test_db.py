@@ -61,3 +61,15 @@ def test_unique_source_names(session: Session) -> None:
     session.add(Source(name="dup", outlet="B"))
     with pytest.raises(sa.exc.IntegrityError):
         session.commit()
+
+
+def test_rolled_back_test_transaction_leaves_nothing_behind(engine: sa.Engine) -> None:
+    """The `session` fixture's isolation works on SQLite too (pysqlite needs an explicit BEGIN)."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+            s.add(Source(name="leak-check", outlet="X"))
+            s.commit()
+        outer.rollback()
+    with Session(engine) as s:
+        assert s.exec(select(Source).where(Source.name == "leak-check")).first() is None
