@@ -43,6 +43,7 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     fail_429: int = 0  # answer this many sendMessage calls with 429
     retry_after: int = 1
+    blocked_chats: set[int] = field(default_factory=set)  # these citizens blocked the bot: 403
     hang_after: int | None = None  # sendMessage calls after this many successful ones never return
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -81,7 +82,15 @@ class FakeTelegram:
                         "parameters": {"retry_after": self.retry_after},
                     }
                     return JSONResponse(body, 429)
-                hang = self.hang_after is not None and len(self.sent()) >= self.hang_after
+                if int(params.get("chat_id", 0)) in self.blocked_chats:
+                    body = {
+                        "ok": False,
+                        "error_code": 403,
+                        "description": "Forbidden: bot was blocked by the user",
+                    }
+                    return JSONResponse(body, 403)
+                done = sum(c.method == "sendMessage" for c in self.calls)
+                hang = self.hang_after is not None and done >= self.hang_after
             if hang:
                 await asyncio.sleep(3600)
         with self.lock:

@@ -1,0 +1,260 @@
+"""The notifier: leases, exactly-once delivery through the real PTB client against the fake Bot API,
+429 with retry_after, abandoned leases, and a notifier process killed mid-batch and restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from telegram import Bot
+
+from bot import messages
+from bot.core import session_from
+from bot.outbox import Notifier, claim_due, render
+from bot.settings import BotSettings
+from bot.telegram import TelegramNotifier
+from knowledge_base.db import engine_for, migrate
+from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, Verdict, utcnow
+from tests.bot.conftest import bot_settings
+from tests.bot.fake_telegram import FakeTelegram
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def seed(session: Session, n: int, tag: str) -> tuple[Verdict, list[Citizen]]:
+    """A published verdict and `n` citizens who asked, each with one pending notification."""
+    v = Verdict(
+        claim="Air PDAM Kupang tercemar bakteri berbahaya",
+        rating="HOAKS",
+        summary="PDAM Kota Kupang memastikan air layak pakai.",
+        url="https://cekfakta.example/pdam",
+        published_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    session.add(v)
+    session.flush()
+    citizens = []
+    base = int(uuid.uuid4().int % 10**9) * 100  # chat ids of this test only (other tests' rows may linger)
+    for i in range(n):
+        c = Citizen(channel="telegram", pseudonym=f"{tag}-{i}", address=str(base + i))
+        session.add(c)
+        session.flush()
+        session.add(
+            Notification(
+                dedupe_key=f"{tag}:{v.id}:{c.id}",
+                citizen_id=c.id,
+                channel="telegram",
+                kind="verdict",
+                verdict_id=v.id,
+            )
+        )
+        citizens.append(c)
+    session.commit()
+    return v, citizens
+
+
+def to(fake: FakeTelegram, citizens: list[Citizen]) -> list[int]:
+    """Chat ids of messages sent to these citizens (sorted; duplicates kept)."""
+    ours = {int(c.address) for c in citizens}
+    return sorted(int(m["chat_id"]) for m in fake.sent() if int(m["chat_id"]) in ours)
+
+
+def mine(session: Session, tag: str) -> list[Notification]:
+    return list(session.exec(select(Notification).where(Notification.dedupe_key.startswith(f"{tag}:"))).all())
+
+
+def test_leases_are_exclusive_and_expire(session: Session) -> None:
+    tag = uuid.uuid4().hex[:8]
+    seed(session, 3, tag)
+    ids = {n.id for n in mine(session, tag)}
+    first = set(claim_due(session, limit=100, lease_s=60)) & ids
+    assert first == ids
+    assert set(claim_due(session, limit=100, lease_s=60)) & ids == set()  # still leased
+    later = utcnow() + timedelta(seconds=61)
+    assert set(claim_due(session, limit=100, lease_s=60, now=later)) & ids == ids  # a dead worker's rows
+
+
+def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Session) -> None:
+    tag = uuid.uuid4().hex[:8]
+    v, (c,) = seed(session, 1, tag)
+    (n,) = mine(session, tag)
+    assert render(session, n) == messages.notification(
+        "verdict", v.claim, v.rating, v.summary, v.url, v.published_at
+    )
+    claim = Claim(text="teks warga lain", text_hash="h", reject_reason="bukan klaim faktual")
+    session.add(claim)
+    session.flush()
+    session.add(CitizenReport(claim_id=claim.id, citizen_id=c.id, text="teks saya sendiri"))
+    rej = Notification(
+        dedupe_key=f"{tag}:rej", citizen_id=c.id, channel="telegram", kind="rejection", claim_id=claim.id
+    )
+    session.add(rej)
+    session.commit()
+    text = render(session, rej)
+    assert "teks saya sendiri" in text and "teks warga lain" not in text and "bukan klaim faktual" in text
+
+
+async def notifier_for(fake: FakeTelegram, session: Session, settings: BotSettings | None = None) -> Notifier:
+    tg_bot = Bot(fake.token, base_url=fake.base_url)
+    await tg_bot.initialize()
+    return Notifier({"telegram": TelegramNotifier(tg_bot)}, settings or bot_settings(), session_from(session))
+
+
+async def test_each_citizen_gets_the_verdict_exactly_once(
+    session: Session, fake_telegram: FakeTelegram
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    v, citizens = seed(session, 5, tag)
+    notifier = await notifier_for(fake_telegram, session)
+    while await notifier.run_once():
+        pass
+    await notifier.run_once()
+    assert to(fake_telegram, citizens) == sorted(int(c.address) for c in citizens)
+    sent = [m for m in fake_telegram.sent() if v.claim in m["text"]]
+    assert all(v.summary in m["text"] and v.url in m["text"] for m in sent)
+    rows = mine(session, tag)
+    assert {(r.status, r.attempts, r.delivery_status) for r in rows} == {("sent", 1, "accepted")}
+    assert all(r.external_id and r.sent_at for r in rows)
+
+
+async def test_429_retry_after_is_honoured_and_nothing_is_sent_twice(
+    session: Session, fake_telegram: FakeTelegram
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    _, citizens = seed(session, 4, tag)
+    fake_telegram.fail_429, fake_telegram.retry_after = 1, 1
+    notifier = await notifier_for(fake_telegram, session)
+    await notifier.run_once()
+    assert to(fake_telegram, citizens) == []  # the first call was refused, the rest of the batch waits too
+    rows = mine(session, tag)
+    assert all(r.status == "pending" and r.next_attempt_at > utcnow() for r in rows)
+    assert "retry after 1" in rows[0].last_error
+    assert await notifier.run_once() == 0  # not due yet
+    time.sleep(1.1)
+    while await notifier.run_once():
+        pass
+    assert to(fake_telegram, citizens) == sorted(int(c.address) for c in citizens)
+    assert all(r.status == "sent" for r in mine(session, tag))
+
+
+async def test_abandoned_lease_is_retried_after_it_expires(
+    session: Session, fake_telegram: FakeTelegram
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    _, citizens = seed(session, 2, tag)
+    claim_due(session, limit=100, lease_s=1)  # a worker that claimed and died
+    notifier = await notifier_for(fake_telegram, session)
+    await notifier.run_once()
+    assert to(fake_telegram, citizens) == []
+    time.sleep(1.1)
+    while await notifier.run_once():
+        pass
+    assert to(fake_telegram, citizens) == sorted(int(c.address) for c in citizens)
+
+
+async def test_citizen_who_blocked_the_bot_fails_for_good_and_deleted_one_is_cancelled(
+    session: Session, fake_telegram: FakeTelegram
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    _, (a, b, c) = seed(session, 3, tag)
+    fake_telegram.blocked_chats.add(int(a.address))
+    b.address, b.deleted_at = None, utcnow()
+    session.add(b)
+    session.commit()
+    notifier = await notifier_for(fake_telegram, session)
+    while await notifier.run_once():
+        pass
+    rows = {r.citizen_id: r for r in mine(session, tag)}
+    assert (rows[a.id].status, rows[a.id].attempts) == ("failed", 1) and "Forbidden" in rows[a.id].last_error
+    assert rows[b.id].status == "cancelled"
+    assert rows[c.id].status == "sent" and to(fake_telegram, [a, c]) == [int(c.address)]
+
+
+# ----------------------------------------------------------------- killed and restarted
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def worker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A committed database the notifier subprocess can share: a file, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'notify.sqlite3'}"
+        migrate(url)
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    migrate(url)
+    yield url
+    engine_for(url).dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "KABASHOAX_DATA_DIR": str(tmp_path / "var"),
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "WHATSAPP_ACCESS_TOKEN": "",
+        "BOT_NOTIFY_LEASE_S": "2",
+        "BOT_NOTIFY_POLL_S": "0.2",
+        "BOT_NOTIFY_BATCH": "5",
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.Popen([sys.executable, "-m", "bot", "notify"], cwd=ROOT, env=env)
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_notifier_killed_mid_batch_delivers_everything_once_after_restart(
+    worker_db: str, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    with Session(engine_for(worker_db)) as s:
+        _, citizens = seed(s, 12, "kill")
+        chats = sorted(int(c.address) for c in citizens)
+    fake_telegram.hang_after = 4  # the 5th sendMessage never returns: the worker is stuck mid-batch
+    proc = start_notifier(worker_db, fake_telegram, tmp_path)
+    try:
+        wait_for(lambda: len(fake_telegram.sent()) == 4)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Session(engine_for(worker_db)) as s:
+        rows = s.exec(select(Notification)).all()
+        assert sum(r.status == "sent" for r in rows) == 4
+        assert sum(r.locked_until is not None for r in rows) >= 1  # the dead worker's leased rows
+    fake_telegram.hang_after = None
+    proc = start_notifier(worker_db, fake_telegram, tmp_path)
+    try:
+        wait_for(lambda: len(fake_telegram.sent()) >= 12)
+        time.sleep(1.0)  # would a duplicate still arrive?
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert sorted(int(m["chat_id"]) for m in fake_telegram.sent()) == chats
+    with Session(engine_for(worker_db)) as s:
+        assert {r.status for r in s.exec(select(Notification)).all()} == {"sent"}
