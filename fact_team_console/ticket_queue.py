@@ -9,6 +9,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from fact_team_console.inputs import clean
 from knowledge_base.models import CitizenReport, Claim, ClaimStatus, StaffUser
 
 OPEN_STATUSES = (ClaimStatus.new, ClaimStatus.investigating, ClaimStatus.in_review)
@@ -32,6 +33,9 @@ class QueueFilter:
     q: str = ""
     sort: Sort = Sort.asks
     page: int = 1
+
+    def __post_init__(self) -> None:
+        self.q, self.topic = clean(self.q), clean(self.topic)
 
 
 @dataclass

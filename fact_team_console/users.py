@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from fact_team_console import audit
+from fact_team_console.inputs import clean
 from fact_team_console.passwords import check_strength, dummy_verify, hash_password, verify_password
 from fact_team_console.settings import get_console_settings
 from knowledge_base.models import Role, StaffUser, utcnow
@@ -66,7 +67,9 @@ def authenticate(
     """
     settings = get_console_settings()
     now = now or utcnow()
-    user = session.exec(select(StaffUser).where(StaffUser.username == username.strip().lower())).first()
+    user = session.exec(
+        select(StaffUser).where(StaffUser.username == clean(username).strip().lower())
+    ).first()
     if user is None:
         dummy_verify()
         return None

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, select
 
 from fact_team_console import audit
+from fact_team_console.inputs import clean
 from knowledge_base import tickets, verdicts
 from knowledge_base.models import (
     Claim,
@@ -71,8 +72,8 @@ class CleanVerdict:
 def validate(form: VerdictForm, *, today: date | None = None) -> CleanVerdict:
     """Check every field at once and raise one WorkflowError listing all problems."""
     errors: list[str] = []
-    claim = " ".join(form.claim.split())
-    summary = form.summary.strip()
+    claim = " ".join(clean(form.claim).split())
+    summary = clean(form.summary).strip()
     if not claim:
         errors.append("Klaim wajib diisi.")
     elif len(claim) > MAX_CLAIM:
@@ -83,7 +84,7 @@ def validate(form: VerdictForm, *, today: date | None = None) -> CleanVerdict:
         errors.append("Penjelasan untuk warga minimal 20 karakter.")
     elif len(summary) > MAX_SUMMARY:
         errors.append(f"Penjelasan paling panjang {MAX_SUMMARY} karakter.")
-    sources = form.source_list()
+    sources = [clean(url) for url in form.source_list()]
     if not sources:
         errors.append("Sertakan minimal satu sumber (URL).")
     if len(sources) > MAX_SOURCES:
@@ -162,7 +163,7 @@ def assign(claim_id: int, assignee_id: int | None, *, user: StaffUser, session: 
 def set_topic(claim_id: int, topic: str, *, user: StaffUser, session: Session) -> Claim:
     _need(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
-    topic = " ".join(topic.split())[:100] or None
+    topic = " ".join(clean(topic).split())[:100] or None
     audit.record(session, user.id, "claim.topic", "claim", claim_id, before=claim.topic, after=topic)
     claim.topic = topic
     session.add(claim)
@@ -172,7 +173,7 @@ def set_topic(claim_id: int, topic: str, *, user: StaffUser, session: Session) -
 def add_note(claim_id: int, text: str, *, user: StaffUser, session: Session) -> ClaimNote:
     _need(user, Role.checker, Role.reviewer)
     _open_claim(session, claim_id)
-    text = text.strip()
+    text = clean(text).strip()
     if not text:
         raise WorkflowError("Catatan kosong.")
     if len(text) > MAX_NOTE:
@@ -231,7 +232,7 @@ def send_back(verdict_id: int, reason: str, *, user: StaffUser, session: Session
     claim = _open_claim(session, verdict.claim_id)
     claim.status = ClaimStatus.investigating
     session.add_all([verdict, claim])
-    if reason.strip():
+    if clean(reason).strip():
         add_note(claim.id or 0, f"Dikembalikan peninjau: {reason.strip()}", user=user, session=session)
     audit.record(session, user.id, "verdict.send_back", "verdict", verdict_id, claim_id=claim.id)
     return verdict
@@ -305,7 +306,7 @@ def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> 
     claim = _open_claim(session, claim_id)
     if claim.status not in OPEN:
         raise WorkflowError("Tiket sudah ditutup.")
-    reason = " ".join(reason.split())
+    reason = " ".join(clean(reason).split())
     if len(reason) < 10:
         raise WorkflowError("Tuliskan alasan (minimal 10 karakter); warga akan menerimanya.")
     if len(reason) > MAX_REASON:

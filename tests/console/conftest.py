@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from fact_team_console.passwords import hash_password
@@ -29,23 +28,6 @@ ROLES = {
     "admin": "admin",
 }
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """The shared fixture's rolled-back session, made to really roll back on SQLite too.
-
-    pysqlite begins a transaction only before DML, so the SAVEPOINT of a `session.commit()` starts
-    the transaction and its RELEASE commits for good: rows leaked into the next test. An explicit
-    BEGIN first keeps every savepoint inside the outer transaction (reported to the coordinator).
-    """
-    with engine.connect() as conn:
-        outer = conn.begin()
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN")
-        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
-            yield s
-        outer.rollback()
 
 
 @pytest.fixture(scope="session")

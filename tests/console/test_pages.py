@@ -198,3 +198,39 @@ def test_admin_manages_users_and_reads_the_audit_log(
     assert "user.create" in audit and "user.deactivate" in audit
     actions = session.exec(select(AuditLog.action).where(AuditLog.user_id == staff["admin"].id)).all()
     assert {"user.login", "user.create", "user.deactivate"} <= set(actions)
+
+
+def test_reviewer_sends_back_then_rejects_with_a_reason_citizens_get(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Menurut saya pelayanan kantor lurah paling lambat se-Kupang", asks=2)
+    token = login(client, "cek1")
+    client.post(f"/tickets/{claim.id}/verdict", data={**VERDICT, "csrf_token": token, "action": "submit"})
+    verdict = session.exec(select(Verdict).where(Verdict.claim_id == claim.id)).one()
+    client.cookies.clear()
+    token = login(client, "tinjau1")
+    client.post(f"/verdicts/{verdict.id}/send-back", data={"reason": "Ini opini", "csrf_token": token})
+    page = client.get(f"/tickets/{claim.id}").text
+    assert "Vonis dikembalikan ke penulis." in page and "Dikembalikan peninjau: Ini opini" in page
+    short = client.post(f"/tickets/{claim.id}/reject", data={"reason": "opini", "csrf_token": token})
+    assert short.status_code == 303 and "minimal 10 karakter" in client.get(f"/tickets/{claim.id}").text
+    reason = "Pesan ini opini, bukan klaim fakta yang bisa diperiksa."
+    client.post(f"/tickets/{claim.id}/reject", data={"reason": reason, "csrf_token": token})
+    page = client.get(f"/tickets/{claim.id}").text
+    assert f"Ditolak: {reason}" in page and 'action="/tickets/' + str(claim.id) + '/verdict"' not in page
+    session.expire_all()
+    rows = session.exec(select(Notification).where(Notification.claim_id == claim.id)).all()
+    assert [n.kind for n in rows] == ["rejection", "rejection"]
+    assert f"/tickets/{claim.id}" in client.get("/", params={"status": "rejected"}).text
+
+
+def test_control_characters_are_dropped_not_a_server_error(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    """Found by schemathesis: PostgreSQL refuses NUL in text, so a NUL in a search was a 500."""
+    claim = make_claim(session, "Harga BBM naik besok", asks=1)
+    token = login(client, "cek1")
+    assert client.get("/", params={"q": "BBM\x00"}).status_code == 200
+    assert f"/tickets/{claim.id}" in client.get("/", params={"q": "BB\x00M"}).text
+    client.post(f"/tickets/{claim.id}/notes", data={"text": "cek\x00 Pertamina", "csrf_token": token})
+    assert [n["text"] for n in client.get(f"/api/tickets/{claim.id}").json()["notes"]] == ["cek Pertamina"]
