@@ -15,6 +15,7 @@ import httpx
 from prometheus_client import Counter, Histogram
 
 from nlu.breaker import CircuitBreaker
+from nlu.entities import without_overlaps
 from nlu.fallback import FallbackClassifier, get_fallback
 from nlu.result import FALLBACK_INTENT, NluResult
 from nlu.settings import NluSettings, get_settings
@@ -50,10 +51,12 @@ def result_from_rasa(body: object) -> NluResult:
             {"name": r["name"], "confidence": float(r["confidence"])}
             for r in body.get("intent_ranking", [])  # type: ignore[union-attr]
         ]
-        entities = [
-            {"entity": e["entity"], "value": e["value"], "start": e.get("start"), "end": e.get("end")}
-            for e in body.get("entities", [])  # type: ignore[union-attr]
-        ]
+        entities = without_overlaps(
+            [
+                {"entity": e["entity"], "value": e["value"], "start": int(e["start"]), "end": int(e["end"])}
+                for e in body.get("entities", [])  # type: ignore[union-attr]
+            ]
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RasaUnavailable("bad_response", repr(exc)) from exc
     return NluResult(name or FALLBACK_INTENT, confidence, ranking, entities, "rasa")

@@ -28,9 +28,14 @@ class EntityExtractor:
             for entity, pattern in self._patterns
             for m in pattern.finditer(text)
         ]
-        found.sort(key=lambda e: (e["start"], -(e["end"] - e["start"])))
-        kept: list[dict] = []
-        for e in found:
-            if not kept or e["start"] >= kept[-1]["end"]:
-                kept.append(e)
-        return kept
+        return without_overlaps(found)
+
+
+def without_overlaps(entities: list[dict]) -> list[dict]:
+    """Keeps the longest of overlapping matches (a URL, not the `pln` inside it), in text order."""
+    ordered = sorted(entities, key=lambda e: (e["start"], -(e["end"] - e["start"])))
+    kept: list[dict] = []
+    for e in ordered:
+        if not kept or e["start"] >= kept[-1]["end"]:
+            kept.append(e)
+    return kept

@@ -18,7 +18,7 @@ from nlu.rasa_service import free_port
 
 from .conftest import BlackHole, make_settings
 
-TEXT = "apakah benar air PDAM di Oesapa mati seminggu?"
+TEXT = "tolong cek, ada pesan di grup WA katanya PDAM mau matikan air seminggu, betul ko?"
 
 
 def client_for(url: str, fallback: FallbackClassifier, tmp_path, **overrides: object) -> NluClient:
@@ -58,7 +58,7 @@ def test_breaker_opens_after_n_failures_and_stops_calling_rasa(
     fallback: FallbackClassifier, black_hole: BlackHole, tmp_path
 ) -> None:
     client = client_for(
-        f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path, timeout_s=0.2, breaker_failures=2
+        f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path, timeout_s=1.0, breaker_failures=2
     )
     for _ in range(2):
         assert client.parse_sync(TEXT).source == "fallback"
@@ -68,7 +68,7 @@ def test_breaker_opens_after_n_failures_and_stops_calling_rasa(
     for _ in range(5):
         assert client.parse_sync(TEXT).source == "fallback"
     assert black_hole.accepted == connections, "an open breaker must not touch Rasa"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 4.0, "five calls without waiting for the 1 s timeout"
 
 
 async def test_async_parse_falls_back_too(
