@@ -87,13 +87,6 @@ def rasa_classifier(url: str, token: str, timeout_s: float = 10.0) -> Classify:
     return classify
 
 
-def rasa_is_up(url: str, token: str) -> bool:
-    try:
-        return httpx.get(f"{url.rstrip('/')}/status", params={"token": token}, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def run(settings: NluSettings | None = None, *, with_rasa: bool = True) -> list[Report]:
     """Evaluates the fallback and Rasa (the running server, else a temporary one on a free port)."""
     from nlu import rasa_service
@@ -106,7 +99,7 @@ def run(settings: NluSettings | None = None, *, with_rasa: bool = True) -> list[
         return reports
     with ExitStack() as stack:
         url, token = settings.rasa_url, settings.token()
-        if not rasa_is_up(url, token):
+        if not rasa_service.is_up(url, token):
             model = rasa_service.train(settings)
             server = stack.enter_context(rasa_service.serve(model, settings, port=rasa_service.free_port()))
             url = server.url

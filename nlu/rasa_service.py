@@ -6,6 +6,7 @@ numpy < 1.24), so the app only ever talks to it through subprocesses and HTTP.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -168,6 +169,7 @@ def serve(
             start_new_session=True,
         )
     server = RasaServer(f"http://127.0.0.1:{port}", token, proc, logfile)
+    atexit.register(server.stop)  # no orphaned Rasa holding the port after the app exits
     if wait:
         try:
             wait_until_ready(server, settings.start_timeout_s)
@@ -185,12 +187,8 @@ def wait_until_ready(server: RasaServer, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         if not server.alive():
             raise RasaError(f"rasa run exited with {server.process.returncode}:\n{_tail(server.logfile)}")
-        try:
-            r = httpx.get(f"{server.url}/status", params={"token": server.token}, timeout=1.0)
-            if r.status_code == 200 and r.json().get("model_file"):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
+        if is_up(server.url, server.token):
+            return
         time.sleep(0.5)
     raise RasaError(f"Rasa did not answer within {timeout_s:.0f} s:\n{_tail(server.logfile)}")
 
@@ -201,7 +199,19 @@ def start_if_installed(settings: NluSettings | None = None) -> RasaServer | None
     if not is_installed(settings):
         log.warning("Rasa is not installed: intents come from the in-app fallback classifier")
         return None
+    if is_up(settings.rasa_url, settings.token()):
+        log.info("Rasa already answers at %s; using it", settings.rasa_url)
+        return None
     return serve(train(settings), settings)
+
+
+def is_up(url: str, token: str) -> bool:
+    """Whether a Rasa with a loaded model answers at `url` and accepts `token`."""
+    try:
+        r = httpx.get(f"{url.rstrip('/')}/status", params={"token": token}, timeout=2.0)
+        return r.status_code == 200 and bool(r.json().get("model_file"))
+    except (httpx.HTTPError, ValueError):
+        return False
 
 
 def _remove_old_models(settings: NluSettings, keep: int = 3) -> None:

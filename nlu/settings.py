@@ -58,13 +58,18 @@ class NluSettings(BaseSettings):
         if self.rasa_token:
             return self.rasa_token
         path = self.work_dir / "rasa-token"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: two processes starting together end up with the same token
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".rasa-token.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(24))
+            try:  # link() never overwrites: two processes starting together end up with the same token
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return path.read_text().strip()
 
 
