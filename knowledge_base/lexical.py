@@ -2,8 +2,9 @@
 
 BM25 with stemming was the best single retriever on informal Indonesian paraphrases (R@1 0.88,
 MEASURED.md). bm25s cannot add documents to a built index, so this keeps every document's terms and
-re-indexes when they change: re-indexing is cheap (≈5 s per 100k passages) while tokenizing is not
-(≈0.8 ms per passage: 80 s per 100k), so the terms, not the bm25s matrices, are what is saved.
+re-indexes when they change. Measured (bench/bench_search.py, busy 2-core machine): tokenizing costs
+≈2 ms per 120-word passage (≈200 s per 100k), re-indexing saved terms a few seconds, and a restart
+at 100k passages (FAISS + terms + BM25) 16 s; so the terms, not the bm25s matrices, are what is saved.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class LexicalIndex:
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids = np.zeros(0, dtype=np.int64)
         self._dirty = False
+        self._built = False
         self._lock = threading.Lock()
 
     @property
@@ -49,6 +51,11 @@ class LexicalIndex:
     def terms(self, doc_id: int) -> list[str]:
         """The stored terms of one document (empty if unknown)."""
         return self._terms.get(doc_id, [])
+
+    @property
+    def built(self) -> bool:
+        """True once a bm25s index has been built (searches before that find nothing)."""
+        return self._built
 
     @property
     def dirty(self) -> bool:
@@ -88,6 +95,7 @@ class LexicalIndex:
             bm25 = bm25s.BM25()
             bm25.index(corpus, show_progress=False)
         self._bm25, self._bm25_ids = bm25, ids  # swapped together: searches see old or new, never half
+        self._built = True
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to k (id, BM25 score) pairs with a positive score, best first, as of the last refresh."""

