@@ -206,3 +206,31 @@ def test_pages_send_a_strict_content_security_policy(client: TestClient, staff: 
     login(client, "cek1")
     csp = client.get("/").headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_login_itself_needs_the_csrf_token(client: TestClient, staff: dict[str, StaffUser]) -> None:
+    client.get("/login")
+    r = client.post("/login", data={"username": "cek1", "password": PASSWORD})
+    assert r.status_code == 403 and "uid" not in r.headers.get("set-cookie", "")
+
+
+def test_session_cookie_is_secure_in_production(
+    session: Session, staff: dict[str, StaffUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fact_team_console.web import create_app
+    from knowledge_base.db import get_session
+    from knowledge_base.settings import get_settings
+
+    monkeypatch.setenv("KABASHOAX_ENV", "production")
+    monkeypatch.setenv("KABASHOAX_SECRET_KEY", "a-long-random-production-secret-for-this-test")
+    get_settings.cache_clear()
+    try:
+        app = create_app()
+        app.dependency_overrides[get_session] = lambda: session
+        with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+            token = csrf_of(c)
+            r = c.post("/login", data={"username": "cek1", "password": PASSWORD, "csrf_token": token})
+            assert r.status_code == 303
+            assert "secure" in r.headers["set-cookie"].lower()
+    finally:
+        get_settings.cache_clear()
