@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -14,8 +15,9 @@ from fact_team_console.claimreview import claim_review, rating_info
 from fact_team_console.security import MAX_ID, CurrentUser, DbSession, Reviewer, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.templating import flash, render
+from fact_team_console.users import list_users
 from fact_team_console.workflow import VerdictForm, WorkflowError
-from knowledge_base.models import Claim, StaffUser, Verdict, VerdictStatus
+from knowledge_base.models import Claim, Role, StaffUser, Verdict, VerdictStatus
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 5000
@@ -89,17 +91,17 @@ def ticket_page(
     session: Session,
     form: VerdictForm | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
     ticket = ticket_detail.load(session, claim_id)
     if ticket is None:
         raise HTTPException(404, "Tiket tidak ditemukan")
     if ticket.claim.status == "merged" and ticket.claim.merged_into_id:
-        return RedirectResponse(f"/tickets/{ticket.claim.merged_into_id}", status_code=303)  # type: ignore[return-value]
+        return RedirectResponse(f"/tickets/{ticket.claim.merged_into_id}", status_code=303)
     context = {
         "user": user,
         "t": ticket,
         "form": form or _form_from_verdict(ticket.verdict, ticket.claim),
-        "assignable": [(uid, name) for uid, name in sorted(ticket.usernames.items(), key=lambda x: x[1])],
+        "assignable": [(u.id, u.username) for u in list_users(session) if u.active and u.role != Role.comms],
     }
     return render(request, "ticket.html", context, status_code=status_code)
 
@@ -110,7 +112,7 @@ def ticket_view(
     claim_id: RowId,
     user: CurrentUser,
     session: DbSession,
-) -> HTMLResponse:
+) -> Response:
     return ticket_page(request, claim_id, user, session)
 
 
@@ -133,12 +135,8 @@ def _back(
 
 
 def _run(
-    request: Request,
-    session: Session,
-    claim_id: RowId,
-    ok: str,
-    step,
-) -> RedirectResponse:  # type: ignore[no-untyped-def]
+    request: Request, session: Session, claim_id: int, ok: str, step: Callable[[], object]
+) -> RedirectResponse:
     """Run one workflow step, commit it, and come back to the ticket with a message either way."""
     try:
         step()
