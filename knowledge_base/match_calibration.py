@@ -35,7 +35,7 @@ HELD_OUT_SHARE = 1 / 3
 # Targets for choosing thresholds on out-of-fold predictions of the calibration split.
 MAX_FALSE_AUTO_RATE = 0.01  # of new claims answered automatically with some other verdict
 MIN_AUTO_PRECISION = 0.98  # of automatic answers to known claims that are the right verdict
-MIN_SUGGEST_PRECISION = 0.5  # of suggestions (known and new claims together) whose first candidate is right
+MAX_SUGGEST_RATE_NEW = 0.2  # of new claims shown (necessarily wrong) suggestions
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,11 @@ def calibrate(csv_path: Path, out: Path = matching.MODEL_FILE) -> dict[str, Any]
     auto_t = _threshold_for(known_top + new_top, MIN_AUTO_PRECISION)
     while auto_t < 0.99 and sum(p >= auto_t for p, _ in new_top) > MAX_FALSE_AUTO_RATE * len(new_top):
         auto_t = round(auto_t + 0.01, 2)
-    suggest_t = min(_threshold_for(known_top + new_top, MIN_SUGGEST_PRECISION), auto_t)
+    suggest_t = 0.05
+    while suggest_t < auto_t and sum(p >= suggest_t for p, _ in new_top) > MAX_SUGGEST_RATE_NEW * len(
+        new_top
+    ):
+        suggest_t = round(suggest_t + 0.01, 2)
 
     scaler, clf = fit(np.arange(len(y)))
     model = {

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from knowledge_base import embeddings, near_duplicate
 from knowledge_base.lexical import LexicalIndex
 from knowledge_base.models import Verdict, VerdictStatus, VerdictText, utcnow
-from knowledge_base.normalize import normalize
+from knowledge_base.normalize import normalize, tokens
 from knowledge_base.settings import PACKAGE_DIR, get_settings
 from knowledge_base.vector_index import VectorIndex
 
@@ -48,6 +48,8 @@ FEATURES = (
     "key_overlap",  # log(1 + names/numbers/links shared with the verdict's texts)
     "key_share",  # shared / the verdict's names/numbers/links
     "query_words",  # log(1 + words in the query)
+    "text_cover",  # share of a verdict text's terms found in the query (best text)
+    "query_cover",  # share of the query's terms found in one verdict text (best text)
 )
 # Candidates taken from each retriever before the model ranks their union.
 CANDIDATES_PER_RETRIEVER = 10
@@ -148,6 +150,7 @@ class _Text:
     text_hash: str
     simhash: int
     keys: frozenset[str]
+    terms: frozenset[str]
 
 
 @dataclass
@@ -163,6 +166,7 @@ class VerdictCorpus:
     texts: dict[int, _Text] = field(default_factory=dict)
     meta: dict[int, _Meta] = field(default_factory=dict)
     keys: dict[int, frozenset[str]] = field(default_factory=dict)  # per verdict, over all its texts
+    terms: dict[int, list[frozenset[str]]] = field(default_factory=dict)  # per verdict, one set per text
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex("verdicts"))
     dense: VectorIndex | None = None
     text_mark: tuple[object, ...] = ()
@@ -200,13 +204,16 @@ class VerdictCorpus:
                         row.text_hash,
                         row.simhash,
                         frozenset(near_duplicate.key_tokens(row.text)),
+                        frozenset(tokens(row.text)),
                     )
             if fresh:
                 self.lexical.add(fresh, [self.texts[i].text for i in fresh])
             self.lexical.refresh()
             keys: dict[int, set[str]] = {}
+            self.terms = {}
             for t in self.texts.values():
                 keys.setdefault(t.verdict_id, set()).update(t.keys)
+                self.terms.setdefault(t.verdict_id, []).append(t.terms)
             self.keys = {v: frozenset(k) for v, k in keys.items()}
             self.text_mark = mark
         mark = tuple(
@@ -324,6 +331,7 @@ def score_candidates(
     lmax = max(lex_top[0], 1e-9)
     qkeys = near_duplicate.key_tokens(query)
     qwords = math.log1p(near_duplicate.word_count(query))
+    qterms = set(tokens(query))
     keys_of = {v: corpus.keys.get(v, frozenset()) for v in chosen}
     scored = []
     for v in chosen:
@@ -331,6 +339,9 @@ def score_candidates(
         lother = lex_top[1] if lex_rank.get(v) == 0 else lex_top[0]
         dother = dense_top[1] if dense_rank.get(v) == 0 else dense_top[0]
         shared = len(qkeys & keys_of[v])
+        texts = corpus.terms.get(v) or [frozenset()]
+        text_cover = max(len(t & qterms) / max(1, len(t)) for t in texts)
+        query_cover = max(len(t & qterms) / max(1, len(qterms)) for t in texts)
         x = np.array(
             [
                 lv / lmax,
@@ -343,6 +354,8 @@ def score_candidates(
                 math.log1p(shared),
                 shared / max(1, len(keys_of[v])),
                 qwords,
+                text_cover,
+                query_cover,
             ]
         )
         scored.append(Scored(v, x))

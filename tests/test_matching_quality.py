@@ -2,8 +2,8 @@
 
 Runs the shipped model through `match_claim` with the thresholds in settings, on SQLite, once: the
 fixture embeds ~700 texts with the real model (one to two minutes on a shared 2-core machine).
-Floors are the measured figures (README) minus a margin for a busy machine's nondeterminism-free but
-model-version-sensitive scores.
+Floors are the measured figures (README) minus a margin: scores are deterministic, but a new release
+of the embedding model or of Sastrawi would move them a little.
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def test_split_is_fixed_and_disjoint(dev_csv: Path) -> None:
 
 def test_known_claims_are_found(held_out: Evaluation) -> None:
     assert held_out.queries == 100
-    assert held_out.recall_at_1 >= 0.78  # measured 0.83
-    assert held_out.recall_at_3 >= 0.85  # measured 0.89
+    assert held_out.recall_at_1 >= 0.80  # measured 0.85
+    assert held_out.recall_at_3 >= 0.86  # measured 0.91
 
 
 def test_automatic_answers_are_right_and_not_rare(held_out: Evaluation) -> None:
     assert held_out.auto_precision >= 0.97  # measured 1.00
-    assert held_out.auto_coverage >= 0.18  # measured 0.25
+    assert held_out.auto_coverage >= 0.32  # measured 0.42
 
 
 def test_new_claims_are_not_answered_with_another_verdict(held_out: Evaluation) -> None:
-    assert held_out.false_auto_new <= 0.02  # measured 0.00
+    # measured 0.01: one forward about Bahlil and PLN token prices, answered with a sibling verdict
+    assert held_out.false_auto_new <= 0.02
