@@ -101,6 +101,7 @@ def claims_match(
         for line in sys.stdin:
             if line.strip():
                 result = matching.match_claim(line, session=session)
+                session.commit()  # keep new embeddings; see verdicts published meanwhile (SQLite snapshot)
                 typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
                 sys.stdout.flush()
 

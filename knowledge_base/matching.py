@@ -135,9 +135,16 @@ class MatchModel:
 def load_model(path: Path = MODEL_FILE) -> MatchModel:
     """The shipped coefficients (`knowledge_base/data/match_model.json`)."""
     try:
-        return MatchModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RuntimeError(f"{path} is missing: run `kabashoax claims calibrate`") from None
+    if data.get("embedding_model") != embeddings.model_name():
+        log.warning(
+            "match model was calibrated with %s, running %s: recalibrate before trusting auto-answers",
+            data.get("embedding_model"),
+            embeddings.model_name(),
+        )
+    return MatchModel.from_json(data)
 
 
 # --------------------------------------------------------------------------- the index of verdict texts
@@ -185,8 +192,9 @@ class VerdictCorpus:
             ).one()
         )
         if mark != self.text_mark:
-            current = dict(session.exec(select(VerdictText.id, VerdictText.text_hash)).all())
-            stale = [i for i, t in self.texts.items() if current.get(i) != t.text_hash]
+            rows = session.exec(select(VerdictText.id, VerdictText.verdict_id, VerdictText.text_hash)).all()
+            current = {i: (verdict_id, digest) for i, verdict_id, digest in rows}
+            stale = [i for i, t in self.texts.items() if current.get(i) != (t.verdict_id, t.text_hash)]
             for i in stale:
                 del self.texts[i]
             self.lexical.remove(stale)
@@ -429,6 +437,7 @@ def match_claim(
             found = _candidates(session, [(duplicate, 1.0)])
             if found:
                 decision: Decision = "auto" if words >= get_settings().match_min_words else "suggest"
+                log.info("match decision=%s verdict=%s via=duplicate words=%d", decision, duplicate, words)
                 return MatchResult(query, decision, found[0], found, via="duplicate")
         if not allowed:
             return MatchResult(query, "none", None, [])
@@ -440,6 +449,9 @@ def match_claim(
     if not found:
         return MatchResult(query, "none", None, [])
     decision = decide(found[0].score, words)
+    log.info(
+        "match decision=%s verdict=%s p=%.3f words=%d", decision, found[0].verdict_id, found[0].score, words
+    )
     return MatchResult(query, decision, found[0] if decision != "none" else None, found)
 
 
