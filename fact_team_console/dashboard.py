@@ -11,6 +11,7 @@ from statistics import median
 
 from sqlmodel import Session, col, func, select
 
+from fact_team_console.settings import LOCAL_TZ
 from fact_team_console.ticket_queue import OPEN_STATUSES, preview
 from knowledge_base.models import CitizenReport, Claim, ClaimStatus, Verdict, VerdictStatus, utcnow
 
@@ -47,14 +48,15 @@ class Stats:
 
 
 def tickets_per_day(session: Session, *, days: int, now: datetime) -> list[Bar]:
-    start = (now - timedelta(days=days - 1)).date()
-    since = datetime(start.year, start.month, start.day, tzinfo=now.tzinfo)
+    """New tickets per local (WITA) day, the last `days` days, empty days included."""
+    start = (now.astimezone(LOCAL_TZ) - timedelta(days=days - 1)).date()
+    since = datetime(start.year, start.month, start.day, tzinfo=LOCAL_TZ)
     counts: dict[date, int] = {start + timedelta(days=i): 0 for i in range(days)}
     query = select(Claim.first_asked_at).where(
         Claim.first_asked_at >= since, Claim.status != ClaimStatus.merged
     )
     for at in session.exec(query):
-        day = at.astimezone(now.tzinfo).date()
+        day = at.astimezone(LOCAL_TZ).date()
         if day in counts:
             counts[day] += 1
     return [Bar(day.strftime("%d/%m"), n) for day, n in counts.items()]

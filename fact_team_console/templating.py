@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,10 @@ from starlette.responses import HTMLResponse
 
 from fact_team_console.claimreview import rating_info
 from fact_team_console.security import csrf_token
+from fact_team_console.settings import LOCAL_TZ
 from knowledge_base.models import Rating, Role, utcnow
 
 HERE = Path(__file__).resolve().parent
-WITA = timezone(timedelta(hours=8), "WITA")  # Kupang local time; staff read local times
 
 STATUS_LABELS = {
     "new": "Baru",
@@ -45,7 +45,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 def _local(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     if value is None:
         return "–"
-    return value.astimezone(WITA).strftime(fmt)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
 def _ago(value: datetime | None) -> str:
