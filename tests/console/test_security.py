@@ -126,6 +126,12 @@ def test_post_without_csrf_token_is_refused(
     assert r.status_code == 403
     session.expire_all()
     assert client.get(f"/api/tickets/{claim.id}").json()["notes"] == []
+    # htmx and API clients send the token as a header instead
+    token = csrf_of(client, "/")
+    r = client.post(
+        f"/api/tickets/{claim.id}/notes", json={"text": "dengan token"}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 200 and [n["text"] for n in r.json()["notes"]] == ["dengan token"]
 
 
 def test_cross_site_post_is_refused_even_with_the_token(
