@@ -29,8 +29,9 @@ class NluSettings(BaseSettings):
     timeout_s: float = Field(0.8, alias="NLU_TIMEOUT_S")
     breaker_failures: int = Field(3, alias="NLU_BREAKER_FAILURES")
     breaker_cooldown_s: float = Field(30.0, alias="NLU_BREAKER_COOLDOWN_S")
-    # Below this confidence the in-app fallback answers `nlu_fallback` (a knowledge-base question).
-    fallback_threshold: float = Field(0.40, alias="NLU_FALLBACK_THRESHOLD")
+    # Below this confidence the in-app fallback answers `nlu_fallback` (a knowledge-base question);
+    # the same value as the FallbackClassifier threshold in nlu/config.yml.
+    fallback_threshold: float = Field(0.30, alias="NLU_FALLBACK_THRESHOLD")
     max_chars: int = 4000  # longer texts are cut before classification (chain messages fit easily)
     start_timeout_s: float = Field(180.0, alias="RASA_START_TIMEOUT_S")
 
@@ -39,7 +40,8 @@ class NluSettings(BaseSettings):
 
     @property
     def work_dir(self) -> Path:
-        return self.data_dir or get_kb_settings().data_dir / "nlu"
+        # Absolute: Rasa runs with this directory as its working directory.
+        return (self.data_dir or get_kb_settings().data_dir / "nlu").resolve()
 
     @property
     def models_dir(self) -> Path:
