@@ -6,6 +6,7 @@ from turnbackhoax.id as citizen asks.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -26,7 +27,7 @@ from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, S
 from tests.console.conftest import real_claims
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
@@ -167,16 +168,19 @@ def _login(page, base: str, name: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(f"{base}/")
 
 
-def test_triage_verdict_approval_and_the_bot_answers(
+def test_triage_verdict_approval_and_the_bot_answers(  # type: ignore[no-untyped-def]
     live_console: str,
     browser,
-    shared_data: Path,  # type: ignore[no-untyped-def]
+    shared_data: Path,
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
     base = live_console
     seeded = _seed(shared_data)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    # The README's screenshots are rewritten only on request, so a test run leaves the tree clean.
+    shots = README_SHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID")
     page = context.new_page()
     dialogs: list[str] = []
@@ -185,7 +189,7 @@ def test_triage_verdict_approval_and_the_bot_answers(
     # A checker triages: the queue, a live search (htmx), the ticket.
     _login(page, base, "maria")
     assert page.locator("table.queue tbody tr").count() >= 12
-    page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+    page.screenshot(path=str(shots / "queue.png"), full_page=True)
     page.fill("#q", "Xanana")
     expect(page.locator("table.queue tbody tr")).to_have_count(1)  # the CSP forbids eval-based waits
     page.click(f"a[href='/tickets/{seeded['main']}']")
@@ -212,7 +216,7 @@ def test_triage_verdict_approval_and_the_bot_answers(
     page.wait_for_selector("text=Vonis dikirim untuk ditinjau.")
     assert page.locator("#approve").count() == 0
     page.wait_for_selector("#evidence h3")
-    page.screenshot(path=str(SHOTS / "ticket.png"), full_page=True)
+    page.screenshot(path=str(shots / "ticket.png"), full_page=True)
     page.click("text=Keluar")
 
     # Warm the bot (NLU client, embedding model, indexes) without filing anything, so the timing
@@ -267,11 +271,11 @@ def test_triage_verdict_approval_and_the_bot_answers(
     _login(page, base, "ana")
     page.goto(f"{base}/dashboard")
     assert page.locator("svg.chart").count() == 2
-    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
 
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     mobile = phone.new_page()
     _login(mobile, base, "maria")
-    mobile.screenshot(path=str(SHOTS / "queue-phone.png"))
+    mobile.screenshot(path=str(shots / "queue-phone.png"))
     phone.close()
     context.close()
