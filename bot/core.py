@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from bot import citizens, dialogue, messages
@@ -30,6 +34,7 @@ from knowledge_base.models import Citizen, Feedback, InboundMessage, Verdict, Ve
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
+LOCK_RETRIES = 6
 SendFn = Callable[[str, list[Reply]], Awaitable[None]]
 
 
@@ -65,6 +70,17 @@ class Envelope:
     meta: dict[str, Any] = field(default_factory=dict)  # sanitised: never ids or phone numbers
 
 
+@dataclass
+class Plan:
+    """What phase 1 (reads) decided; phase 2 does the writes. `route` None means: send `fixed`."""
+
+    state: dict[str, Any]
+    route: Route | None
+    facts: Facts
+    fixed: list[Reply] = field(default_factory=list)
+    nlu: Any | None = None
+
+
 @dataclass(frozen=True)
 class Turn:
     message_id: int | None
@@ -88,6 +104,9 @@ class BotCore:
         self._limiter = MovingWindowRateLimiter(storage)
         self._limit = parse_limit(self.settings.rate_limit)
         self._warn_limit = parse_limit("1/minute")
+        # SQLite has one writer; serialising this process's write phases avoids lock conflicts between
+        # its own threads (other processes are covered by the retry in `process`).
+        self._write_lock = threading.Lock()
 
     async def handle(self, env: Envelope, send: SendFn) -> Turn:
         """Process (in a worker thread: models and the DB block) and deliver the replies once."""
@@ -99,41 +118,71 @@ class BotCore:
         return turn
 
     def process(self, env: Envelope) -> Turn:
-        with self.session_factory() as s:
-            citizen = citizens.get_or_create(s, env.channel, env.address, self.settings.pseudonym_key)
-            who = citizen.pseudonym[:8]
-            if citizen.blocked or citizen.pseudonym in self.settings.blocked_pseudonyms:
-                log.info("message from blocked citizen %s dropped", who)
-                s.commit()
-                return Turn(None, [], send=False)
-            msg, fresh = self._persist(s, env, citizen)
-            if not fresh and msg.replies is not None:
-                log.info("redelivery of message %s from %s", msg.id, who)
-                return Turn(msg.id, [Reply.from_dict(r) for r in msg.replies], send=msg.replied_at is None)
-            citizen.last_inbound_at = utcnow()
-            s.add(citizen)
-            s.commit()  # the message is safe before any processing starts
+        """`_process`, retried when SQLite reports a lock conflict.
+
+        With WAL and deferred transactions, a transaction that read before another one committed cannot
+        upgrade to a writer (SQLITE_BUSY_SNAPSHOT, no waiting helps). Retrying is safe: the message is
+        found again by its external id, and nothing of a failed attempt was committed after it.
+        """
+        for attempt in range(LOCK_RETRIES):
             try:
-                replies = self._reply(s, env, citizen, msg)
+                return self._process(env)
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or attempt == LOCK_RETRIES - 1:
+                    raise
+                log.info("database busy on message %s, retry %d", env.external_id, attempt + 1)
+                time.sleep(random.uniform(0.02, 0.1) * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _process(self, env: Envelope) -> Turn:
+        with self.session_factory() as s:
+            lock = self._write_lock if s.get_bind().dialect.name == "sqlite" else nullcontext()
+            with lock:
+                citizen = citizens.get_or_create(s, env.channel, env.address, self.settings.pseudonym_key)
+                if citizen.blocked or citizen.pseudonym in self.settings.blocked_pseudonyms:
+                    log.info("message from blocked citizen %s dropped", citizen.pseudonym[:8])
+                    s.commit()
+                    return Turn(None, [], send=False)
+                msg, fresh = self._persist(s, env, citizen)
+                if not fresh and msg.replies is not None:
+                    log.info("redelivery of message %s from %s", msg.id, citizen.pseudonym[:8])
+                    return Turn(
+                        msg.id, [Reply.from_dict(r) for r in msg.replies], send=msg.replied_at is None
+                    )
+                citizen.last_inbound_at = utcnow()
+                s.add(citizen)
+                s.commit()  # the message is safe before any processing starts
+            msg_id, citizen_id, who = msg.id, citizen.id, citizen.pseudonym[:8]
+            try:
+                plan = self._understand(s, env, citizen, msg_id)
+                s.rollback()  # phase 1 only read: end its snapshot so the writes below start fresh
+                with lock:
+                    citizen, msg = s.get(Citizen, citizen_id), s.get(InboundMessage, msg_id)
+                    replies = self._act(s, plan, citizen, msg)
+                    self._store(s, msg, replies, plan.nlu)
+                    s.commit()
+            except OperationalError:
+                raise  # database trouble (a lock): `process` retries the whole message
             except Exception as exc:  # one bad message must not stop the bot; staff can see the error
-                log.exception("processing message %s from %s failed", msg.id, who)
                 s.rollback()
-                msg = s.get(InboundMessage, msg.id)
-                msg.error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.exception("processing message %s from %s failed", msg_id, who)
                 replies = [Reply(messages.ERROR)]
-            msg.replies = [r.to_dict() for r in replies]
-            msg.processed_at = utcnow()
-            s.add(msg)
-            s.commit()
-            return Turn(msg.id, replies, send=True)
+                with lock:
+                    msg = s.get(InboundMessage, msg_id)
+                    msg.error = f"{type(exc).__name__}: {exc}"[:2000]
+                    self._store(s, msg, replies, None)
+                    s.commit()
+            return Turn(msg_id, replies, send=True)
 
     def mark_replied(self, message_id: int) -> None:
+        """One UPDATE and no read first, so on SQLite it waits for the write lock instead of failing."""
         with self.session_factory() as s:
-            msg = s.get(InboundMessage, message_id)
-            if msg is not None and msg.replied_at is None:
-                msg.replied_at = utcnow()
-                s.add(msg)
-                s.commit()
+            s.exec(
+                sa.update(InboundMessage)
+                .where(InboundMessage.id == message_id, InboundMessage.replied_at.is_(None))
+                .values(replied_at=utcnow())
+            )
+            s.commit()
 
     # ------------------------------------------------------------------ steps
 
@@ -160,21 +209,26 @@ class BotCore:
             ).one()
             return existing, False
 
-    def _reply(self, s: Session, env: Envelope, citizen: Citizen, msg: InboundMessage) -> list[Reply]:
-        who = citizen.pseudonym[:8]
-        if not self._limiter.hit(self._limit, env.channel, citizen.pseudonym):
-            log.info("rate limit hit by %s", who)
-            warn = self._limiter.hit(self._warn_limit, "warn", env.channel, citizen.pseudonym)
-            return [Reply(messages.RATE_LIMITED)] if warn else []
-        incoming = dialogue.with_message_id(env.incoming, msg.id)
-        if len(incoming.text) > self.settings.max_message_chars:
-            return [Reply(messages.TOO_LONG.format(limit=self.settings.max_message_chars))]
+    def _understand(self, s: Session, env: Envelope, citizen: Citizen, msg_id: int) -> Plan:
+        """Phase 1, reads only: abuse checks, NLU, route, and the knowledge-base look-ups."""
         state = dict(citizen.state or {})
+        if not self._limiter.hit(self._limit, env.channel, citizen.pseudonym):
+            log.info("rate limit hit by %s", citizen.pseudonym[:8])
+            warn = self._limiter.hit(self._warn_limit, "warn", env.channel, citizen.pseudonym)
+            return Plan(state, None, Facts(), fixed=[Reply(messages.RATE_LIMITED)] if warn else [])
+        incoming = dialogue.with_message_id(env.incoming, msg_id)
+        if len(incoming.text) > self.settings.max_message_chars:
+            return Plan(
+                state,
+                None,
+                Facts(),
+                fixed=[Reply(messages.TOO_LONG.format(limit=self.settings.max_message_chars))],
+            )
+        nlu = None
         intent = None
         if dialogue.needs_intent(state, incoming):
             nlu = self.services.parse(incoming.text)
             intent = Intent(nlu.intent, float(nlu.confidence))
-            msg.intent, msg.confidence, msg.nlu_source = nlu.intent, float(nlu.confidence), nlu.source
         rt = dialogue.route(
             state,
             incoming,
@@ -182,20 +236,6 @@ class BotCore:
             min_confidence=self.settings.min_intent_confidence,
             claim_min_words=self.settings.claim_min_words,
         )
-        facts = self._gather(s, rt, citizen, msg, state)
-        new_state, replies = dialogue.respond(
-            state, rt, facts, message_id=msg.id, new_session=secrets.token_hex(4)
-        )
-        if citizen.deleted_at is None:
-            citizen.state = new_state
-            s.add(citizen)
-        log.info("message %s from %s: %s/%s", msg.id, who, rt.need.value, rt.say or intent and intent.name)
-        return replies
-
-    def _gather(
-        self, s: Session, rt: Route, citizen: Citizen, msg: InboundMessage, state: dict[str, Any]
-    ) -> Facts:
-        """Look up (or do) what the route needs; everything else stays in the pure dialogue."""
         facts = Facts()
         if rt.need is Need.answer:
             facts.answer = self.services.answer(rt.text, session=s)
@@ -204,25 +244,37 @@ class BotCore:
             facts.decision = result.decision
             if result.decision == "auto" and result.verdict is not None:
                 facts.candidates = [_view(result.verdict)]
-            elif result.decision == "suggest":
+            elif result.decision == "suggest" and result.candidates:
                 facts.candidates = [_view(c) for c in result.candidates]
             else:
-                facts.decision = "none"
-                claim = self.services.report(rt.text, session=s, citizen_id=citizen.id, message_id=msg.id)
-                facts.ask_count = claim.ask_count
-        elif rt.need is Need.report:
-            source_msg = state.get("pending_message_id")
-            if source_msg is None or s.get(InboundMessage, source_msg) is None:
-                source_msg = msg.id
-            claim = self.services.report(rt.text, session=s, citizen_id=citizen.id, message_id=source_msg)
-            facts.ask_count = claim.ask_count
+                facts.decision = "none"  # becomes a ticket in phase 2
         elif rt.need is Need.verdict:
             verdict = s.get(Verdict, rt.arg)
             if verdict is not None and verdict.status == VerdictStatus.published:
                 facts.candidates = [_view(verdict)]
+        log.info(
+            "message %s from %s: %s/%s",
+            msg_id,
+            citizen.pseudonym[:8],
+            rt.need.value,
+            rt.say or intent and intent.name,
+        )
+        return Plan(state, rt, facts, nlu=nlu)
+
+    def _act(self, s: Session, plan: Plan, citizen: Citizen, msg: InboundMessage) -> list[Reply]:
+        """Phase 2, the writes (tickets, subscriptions, deletion, feedback) and the dialogue's replies."""
+        rt, facts, state = plan.route, plan.facts, plan.state
+        if rt is None:
+            return plan.fixed
+        if (rt.need is Need.match and facts.decision == "none") or rt.need is Need.report:
+            source = msg.id
+            if rt.need is Need.report:  # "none of these": the ticket quotes the message that asked
+                pending = state.get("pending_message_id")
+                source = pending if pending is not None and s.get(InboundMessage, pending) else msg.id
+            claim = self.services.report(rt.text, session=s, citizen_id=citizen.id, message_id=source)
+            facts.ask_count = claim.ask_count
         elif rt.need in (Need.subscribe, Need.unsubscribe):
             citizen.subscribed_digest = rt.need is Need.subscribe
-            s.add(citizen)
         elif rt.need is Need.delete:
             d = citizens.delete_data(s, citizen, keep_message_id=msg.id)
             facts.deleted = (d.messages, d.reports, d.notifications)
@@ -230,7 +282,21 @@ class BotCore:
             rated = s.get(InboundMessage, rt.arg)
             if rated is not None and rated.citizen_id == citizen.id:  # only one's own answers
                 s.add(Feedback(message_id=rated.id, helpful=rt.say == "fb1"))
-        return facts
+        new_state, replies = dialogue.respond(
+            state, rt, facts, message_id=msg.id, new_session=secrets.token_hex(4)
+        )
+        if citizen.deleted_at is None:
+            citizen.state = new_state
+        s.add(citizen)
+        return replies
+
+    @staticmethod
+    def _store(s: Session, msg: InboundMessage, replies: list[Reply], nlu: Any | None) -> None:
+        if nlu is not None:
+            msg.intent, msg.confidence, msg.nlu_source = nlu.intent, float(nlu.confidence), nlu.source
+        msg.replies = [r.to_dict() for r in replies]
+        msg.processed_at = utcnow()
+        s.add(msg)
 
 
 def _view(v: Any) -> VerdictView:
