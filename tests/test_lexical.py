@@ -72,3 +72,15 @@ def test_empty_and_mismatched_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="2 ids for 1 texts"):
         index.add([1, 2], ["satu"])
     assert len(index) == 0
+
+
+def test_coverage_weighs_rare_terms_and_penalises_unknown_ones(tmp_path: Path) -> None:
+    index = build(tmp_path)
+    index.add([14], ["Warga Kota Kupang mengeluh jalan rusak di kota."])
+    index.refresh()
+    assert index.idf("oebobo") > index.idf("kota") > 0  # "kota" is in 3 of 4 documents
+    terms = {"kota", "oebobo"}
+    assert index.coverage(terms, 11) == 1.0
+    assert 0 < index.coverage({"kota", "oebobo"}, 12) < 0.5  # shares only the common word
+    assert index.coverage({"oebobo", "feri"}, 11) < index.coverage({"oebobo"}, 11) == 1.0
+    assert index.coverage(set(), 11) == 0.0
