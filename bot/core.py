@@ -136,7 +136,7 @@ class BotCore:
 
     def _process(self, env: Envelope) -> Turn:
         with self.session_factory() as s:
-            lock = self._write_lock if s.get_bind().dialect.name == "sqlite" else nullcontext()
+            lock = self._lock_for(s)
             with lock:
                 citizen = citizens.get_or_create(s, env.channel, env.address, self.settings.pseudonym_key)
                 if citizen.blocked or citizen.pseudonym in self.settings.blocked_pseudonyms:
@@ -175,14 +175,17 @@ class BotCore:
             return Turn(msg_id, replies, send=True)
 
     def mark_replied(self, message_id: int) -> None:
-        """One UPDATE and no read first, so on SQLite it waits for the write lock instead of failing."""
-        with self.session_factory() as s:
+        """One UPDATE under the write lock: its commit must not land inside another thread's write phase."""
+        with self.session_factory() as s, self._lock_for(s):
             s.exec(
                 sa.update(InboundMessage)
                 .where(InboundMessage.id == message_id, InboundMessage.replied_at.is_(None))
                 .values(replied_at=utcnow())
             )
             s.commit()
+
+    def _lock_for(self, s: Session) -> AbstractContextManager[Any]:
+        return self._write_lock if s.get_bind().dialect.name == "sqlite" else nullcontext()
 
     # ------------------------------------------------------------------ steps
 
