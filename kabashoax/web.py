@@ -10,7 +10,7 @@ import fact_team_console.web
 
 def create_app() -> FastAPI:
     """Console (login, sessions, CSRF, health) plus the bot's routes, mounted side by side."""
-    app = FastAPI(title="Kabashoax", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Kabashoax", docs_url=None, redoc_url=None, openapi_url=None)
     fact_team_console.web.install(app)
     app.include_router(bot.web.router)
     return app
