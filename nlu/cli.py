@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import typer
@@ -72,16 +73,19 @@ def serve(port: int = typer.Option(None, help="Port on 127.0.0.1 (default: the o
     except (rasa_service.RasaNotInstalled, rasa_service.RasaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(
-        f"Rasa ready at {server.url} in {server.started_in_s:.1f} s (log: {server.logfile}); Ctrl-C stops"
-    )
+    typer.echo(f"Rasa ready at {server.url} in {server.started_in_s:.1f} s (log: {server.logfile})")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # `kill` stops Rasa too, not only Ctrl-C
     try:
         code = server.process.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         code = 0
     finally:
         server.stop()
     raise typer.Exit(code)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @nlu_app.command("validate")
