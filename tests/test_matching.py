@@ -166,6 +166,11 @@ def test_a_verdict_published_by_another_process_is_matched_at_once(app_env: Path
     assert result.decision == "auto" and result.verdict is not None
     assert result.verdict.claim == "Jembatan Liliba runtuh"
     assert elapsed < 1.0
+    with session_scope() as s:  # in other words: found through the BM25 and FAISS indexes, not the hash
+        other_words = matching.match_claim(
+            "apakah benar jembatan di Liliba ambruk, mobil jatuh ke kali?", session=s
+        )
+    assert other_words.via == "model" and other_words.candidates[0].claim == "Jembatan Liliba runtuh"
 
 
 def test_cli_import_and_match_json_lines(app_env: Path, tmp_path: Path) -> None:
