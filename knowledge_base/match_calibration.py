@@ -197,6 +197,8 @@ class Evaluation:
     false_auto_new: float  # new claims (true verdict hidden) answered automatically
     suggest_rate_new: float  # new claims that got suggestions
     duplicate_hits: int  # answered by the hash / near-duplicate check
+    bm25_recall_at_1: float  # baselines on the same queries: BM25 alone
+    dense_recall_at_1: float  # and e5 cosine alone
     seconds_per_query: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -210,7 +212,8 @@ def evaluate(csv_path: Path) -> Evaluation:
     _train, held_out = split(read_pairs(csv_path))
     with dev_session(csv_path) as (session, ids):
         vectors = _query_vectors(held_out)
-        r1 = r3 = autos = right_autos = reachable = new_autos = new_suggests = dupes = 0
+        r1 = r3 = autos = right_autos = reachable = new_autos = new_suggests = dupes = bm25_r1 = dense_r1 = 0
+        corpus, everyone = matching.corpus_for(session), set(ids.values())
         started = time.perf_counter()
         for pair, vector in zip(held_out, vectors, strict=True):
             true_id = ids[pair.url]
@@ -229,6 +232,14 @@ def evaluate(csv_path: Path) -> Evaluation:
             new_autos += new.decision == "auto"
             new_suggests += new.decision == "suggest"
         elapsed = time.perf_counter() - started
+        lex_rank, dense_rank = matching.FEATURES.index("lex_rank"), matching.FEATURES.index("dense_rank")
+        for pair, vector in zip(held_out, vectors, strict=True):
+            scored = matching.score_candidates(
+                corpus, pair.message, vector[None, :], allowed=everyone, model=None
+            )
+            truth = next((c.features for c in scored if c.verdict_id == ids[pair.url]), None)
+            bm25_r1 += truth is not None and truth[lex_rank] == 0
+            dense_r1 += truth is not None and truth[dense_rank] == 0
     n = max(1, len(held_out))
     return Evaluation(
         queries=len(held_out),
@@ -240,5 +251,7 @@ def evaluate(csv_path: Path) -> Evaluation:
         false_auto_new=new_autos / n,
         suggest_rate_new=new_suggests / n,
         duplicate_hits=dupes,
+        bm25_recall_at_1=bm25_r1 / n,
+        dense_recall_at_1=dense_r1 / n,
         seconds_per_query=elapsed / (2 * n),
     )
