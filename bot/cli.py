@@ -77,6 +77,28 @@ def telegram_polling() -> None:
     application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
+@bot_app.command("set-webhook")
+def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhooks/telegram")) -> None:
+    """Point Telegram at the web app's webhook, with TELEGRAM_WEBHOOK_SECRET as its secret token."""
+    from telegram import Update
+
+    from bot.settings import get_settings
+    from bot.telegram import make_bot
+
+    settings = get_settings()
+    if not settings.telegram_bot_token or not settings.telegram_webhook_secret:
+        raise typer.BadParameter("set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET")
+
+    async def register() -> None:
+        async with make_bot(settings) as tg:
+            await tg.set_webhook(
+                url, secret_token=settings.telegram_webhook_secret, allowed_updates=Update.ALL_TYPES
+            )
+
+    asyncio.run(register())
+    typer.echo(f"Telegram now delivers updates to {url}")
+
+
 def notification_senders() -> dict[str, object]:
     """One sender per configured channel."""
     from bot.settings import get_settings

@@ -31,6 +31,9 @@ from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, O
 
 log = logging.getLogger(__name__)
 
+PULL_CHANNELS = frozenset({"web", "cli"})
+NO_SENDER_WAIT_S = 300.0
+
 
 class RetryLater(Exception):
     """The channel asked us to wait (HTTP 429 / Telegram RetryAfter)."""
@@ -160,11 +163,18 @@ class Notifier:
             if channel in paused:
                 self._retry(s, n, paused[channel], "waiting for channel rate limit", count=False)
                 return
+            if channel in PULL_CHANNELS:  # the terminal and the "Coba bot" page cannot be pushed to
+                self._finish(
+                    s, n, status=OutboxStatus.cancelled, error=f"{channel} chats receive no notifications"
+                )
+                return
             sender = self.senders.get(channel)
+            if sender is None:  # not configured in this process: keep the promise for a notifier that is
+                self._retry(s, n, NO_SENDER_WAIT_S, f"no sender configured for {channel}", count=False)
+                return
             text = render(s, n)
-            if sender is None or text is None:
-                why = f"no sender for channel {channel}" if sender is None else "nothing to render"
-                self._finish(s, n, status=OutboxStatus.failed, error=why)
+            if text is None:
+                self._finish(s, n, status=OutboxStatus.failed, error="nothing to render")
                 return
             to = Recipient(citizen.address, channel, citizen.last_inbound_at)
         try:

@@ -129,8 +129,14 @@ class WhatsAppClient:
             raise RetryLater(float(resp.headers.get("Retry-After", "60")))
         if resp.status_code >= 500:
             raise TransientError(f"whatsapp: HTTP {resp.status_code}")
-        if resp.status_code >= 400:
-            raise PermanentError(f"whatsapp: HTTP {resp.status_code} {resp.text[:300]}")
+        if resp.status_code >= 400:  # Meta's error code and title only: never echo the request back
+            try:
+                err = resp.json().get("error") or {}
+            except ValueError:
+                err = {}
+            raise PermanentError(
+                f"whatsapp: HTTP {resp.status_code} {err.get('code', '')} {err.get('message', '')}"[:300]
+            )
         ids = [m.get("id") for m in (resp.json().get("messages") or [])]
         return ids[0] if ids else None
 

@@ -27,3 +27,21 @@ def test_terminal_chat_uses_the_same_core(app_env: Path) -> None:
     assert messages.PROMPT_CLAIM in out  # the #1 button was pressed
     assert messages.CLAIM_TOO_SHORT in out
     assert messages.CONFIRM_DELETE.split(",")[0] in out and messages.CANCELLED in out
+
+
+def test_set_webhook_registers_url_and_secret(fake_telegram) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token,
+        "TELEGRAM_API_BASE_URL": fake_telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": "s3cret",
+    }
+    url = "https://kabashoax.example/webhooks/telegram"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "set-webhook", url], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (call,) = [c for c in fake_telegram.calls if c.method == "setWebhook"]
+    assert call.params["url"] == url and call.params["secret_token"] == "s3cret"
+    assert "s3cret" not in done.stdout + done.stderr and fake_telegram.token not in done.stdout + done.stderr

@@ -180,6 +180,22 @@ async def test_citizen_who_blocked_the_bot_fails_for_good_and_deleted_one_is_can
     assert rows[c.id].status == "sent" and to(fake_telegram, [a, c]) == [int(c.address)]
 
 
+async def test_test_chats_are_cancelled_and_unconfigured_channels_wait(
+    session: Session, fake_telegram: FakeTelegram
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    _, (web, wa) = seed(session, 2, tag)
+    web.channel, wa.channel = "web", "whatsapp"
+    session.add_all([web, wa])
+    session.commit()
+    notifier = await notifier_for(fake_telegram, session)  # Telegram only: no WhatsApp sender here
+    await notifier.run_once()
+    rows = {r.citizen_id: r for r in mine(session, tag)}
+    assert rows[web.id].status == "cancelled"
+    assert rows[wa.id].status == "pending" and rows[wa.id].attempts == 0
+    assert rows[wa.id].next_attempt_at > utcnow() + timedelta(seconds=60)
+
+
 # ----------------------------------------------------------------- killed and restarted
 
 
