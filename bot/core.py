@@ -155,7 +155,7 @@ class BotCore:
             msg_id, citizen_id, who = msg.id, citizen.id, citizen.pseudonym[:8]
             try:
                 plan = self._understand(s, env, citizen, msg_id)
-                s.rollback()  # phase 1 only read: end its snapshot so the writes below start fresh
+                s.commit()  # end phase 1's snapshot (keeping any vectors the KB cached) before writing
                 with lock:
                     citizen, msg = s.get(Citizen, citizen_id), s.get(InboundMessage, msg_id)
                     replies = self._act(s, plan, citizen, msg)
