@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     # Claim matching: probability (from the calibrated model) needed to answer automatically / to suggest.
     match_auto_threshold: float = Field(0.90, alias="MATCH_AUTO_THRESHOLD")
-    match_suggest_threshold: float = Field(0.35, alias="MATCH_SUGGEST_THRESHOLD")
+    match_suggest_threshold: float = Field(0.22, alias="MATCH_SUGGEST_THRESHOLD")
     match_min_words: int = Field(6, alias="MATCH_MIN_WORDS")
     # Question answering: fused score a passage needs before it is cited.
     answer_min_score: float = Field(0.55, alias="ANSWER_MIN_SCORE")
