@@ -56,8 +56,8 @@ find_rasa_python() {
 }
 
 rasa_env() {
-  local lock=nlu/requirements-rasa.lock.txt
-  local dir="$CACHE/rasa-$(key "$lock")"
+  local lock=nlu/requirements-rasa.lock.txt extra=nlu/requirements-rasa-extra.txt
+  local dir="$CACHE/rasa-$(key "$lock" "$extra")"
   if [ ! -f "$dir/.complete" ]; then
     local py
     if ! py=$(find_rasa_python); then
@@ -69,6 +69,8 @@ rasa_env() {
     "$py" -m venv "$dir"
     "$dir/bin/pip" install -q -U "pip<25" wheel "setuptools<71"
     "$dir/bin/pip" install -q rasa==3.6.21 -c "$lock"
+    # Our own Rasa components' needs (numpy-only wheels), constrained so no Rasa pin moves.
+    "$dir/bin/pip" install -q -r "$extra" -c "$lock"
     touch "$dir/.complete"
   fi
   ln -sfn "$dir" .venv-rasa
