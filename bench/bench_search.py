@@ -341,7 +341,8 @@ def main() -> None:
     parser.add_argument("--hnsw-sizes", default="10000,30000,50000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-txtai", action="store_true")
-    parser.add_argument("--only-quality", action="store_true", help="Just the retrieval-quality table")
+    parser.add_argument("--only-quality", action="store_true", help="Just the retrieval-quality tables")
+    parser.add_argument("--no-quality", action="store_true", help="Skip the retrieval-quality tables")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     threads = os.environ.get("OMP_NUM_THREADS")
@@ -349,7 +350,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         workdir = Path(tmp)
-        bench_quality(workdir)
+        if not args.no_quality:
+            bench_quality(workdir)
         if args.only_quality:
             return
         passages = real_passages()
