@@ -115,13 +115,17 @@ async def converse(fake_telegram: FakeTelegram, known_message: str, ani: int, bu
     answer = (await said(fake_telegram, ani, 2))[1]
     assert "Pos Kupang" in answer and "https://kupang.example/berita/0" in answer and "2026" in answer
 
-    fake_telegram.push_update(update(3, ani, known_message, forwarded=True))
-    verdict = (await said(fake_telegram, ani, 3))[2]
+    fake_telegram.push_update(update(30, ani, "Beta mau tau, air PDAM di Oebobo mati sampe kapan?"))
+    kupang_malay = (await said(fake_telegram, ani, 3))[2]
+    assert "https://kupang.example/berita/1" in kupang_malay, kupang_malay
+
+    fake_telegram.push_update(update(31, ani, known_message, forwarded=True))
+    verdict = (await said(fake_telegram, ani, 4))[3]
     assert "Hasil cek fakta: SALAH" in verdict and "turnbackhoax.id" in verdict
 
-    fake_telegram.push_update(update(4, ani, UNKNOWN, forwarded=True))
-    assert (await said(fake_telegram, ani, 4))[3] == messages.ticket(1)
-    fake_telegram.push_update(update(5, budi, "Diteruskan: " + UNKNOWN, forwarded=True))
+    fake_telegram.push_update(update(32, ani, UNKNOWN, forwarded=True))
+    assert (await said(fake_telegram, ani, 5))[4] == messages.ticket(1)
+    fake_telegram.push_update(update(33, budi, "Diteruskan: " + UNKNOWN, forwarded=True))
     assert (await said(fake_telegram, budi, 1))[0] == messages.ticket(2)
 
 
