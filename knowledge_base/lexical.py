@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -143,7 +144,7 @@ class LexicalIndex:
             flat = [vocab.setdefault(t, len(vocab)) for i in doc_ids for t in self._terms[int(i)]]
             lengths = [len(self._terms[int(i)]) for i in doc_ids]
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class Manifest:
     kind: str = FLAT
     count: int = 0
     tombstones: list[int] = field(default_factory=list)
+
+
+def _temp_path(path: Path) -> Path:
+    """A temp name unique to this writer, so two processes saving at once never share one."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def _new_faiss(kind: str, dim: int) -> Any:
@@ -96,15 +102,23 @@ class VectorIndex:
                 index.reset_reason = f"saved with {manifest.model}/{manifest.dim}, now {model}/{dim}"
                 log.warning("index %s: %s, starting empty", name, index.reset_reason)
                 return index
-            index._index = faiss.read_index(str(index.index_path))
-            index.kind = manifest.kind
-            index._tombstones = set(manifest.tombstones)
+            loaded = faiss.read_index(str(index.index_path))
+            if not isinstance(loaded, faiss.IndexIDMap2):
+                raise ValueError(f"{index.index_path} is not an id-mapped index")
+            index._index = loaded
+            # Another process may have replaced the index between our reads of the two files: the
+            # kind comes from the index itself, the tombstones only if the counts agree.
+            inner = faiss.downcast_index(loaded.index)
+            index.kind = HNSW if isinstance(inner, faiss.IndexHNSW) else FLAT
+            if manifest.count + len(manifest.tombstones) == loaded.ntotal:
+                index._tombstones = set(manifest.tombstones)
+            elif manifest.tombstones:
+                log.warning("index %s: manifest from another save, tombstones ignored", name)
             index._live = index._stored_ids() - index._tombstones
             if index.kind == HNSW:
-                faiss.downcast_index(index._index.index).hnsw.efSearch = HNSW_EF_SEARCH
+                inner.hnsw.efSearch = HNSW_EF_SEARCH
         except (OSError, ValueError, TypeError, RuntimeError) as exc:
-            index.reset_reason = f"unreadable saved index: {exc}"
-            log.warning("index %s: %s, starting empty", name, index.reset_reason)
+            log.warning("index %s: unreadable saved index (%s), starting empty", name, exc)
             index.reset()
             index.reset_reason = f"unreadable saved index: {exc}"
         return index
@@ -112,13 +126,13 @@ class VectorIndex:
     def save(self) -> None:
         """Write index then manifest, each to a temp file renamed into place (readers never see half)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp_index = self.index_path.with_suffix(".faiss.tmp")
+        tmp_index = _temp_path(self.index_path)
         faiss.write_index(self._index, str(tmp_index))
         os.replace(tmp_index, self.index_path)
         manifest = Manifest(
             self.name, self.model, self.dim, self.kind, len(self), sorted(self._tombstones)
         ).__dict__
-        tmp_manifest = self.manifest_path.with_suffix(".json.tmp")
+        tmp_manifest = _temp_path(self.manifest_path)
         tmp_manifest.write_text(json.dumps(manifest), encoding="utf-8")
         os.replace(tmp_manifest, self.manifest_path)
 

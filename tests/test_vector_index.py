@@ -120,3 +120,23 @@ def test_large_index_switches_to_hnsw_with_tombstones(
     loaded.remove(list(range(100)))  # many tombstones: compacted away
     assert loaded.ids() == set(range(100, 200)) - {151}
     assert loaded.search(vecs[120:121], 1)[0][0][0] == 120
+
+
+def test_load_trusts_the_index_file_over_a_manifest_from_another_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes may save at once: index from one, manifest from the other."""
+    monkeypatch.setattr(vector_index, "HNSW_MIN_VECTORS", 50)
+    index = make(tmp_path)
+    vecs = unit(80, seed=2)
+    index.add(list(range(80)), vecs)
+    index.remove([3])
+    index.save()
+    manifest_path = tmp_path / "passages.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(kind=FLAT, count=70, tombstones=[5, 6])  # written by a process with other contents
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = VectorIndex.load("passages", model="test-model", dim=DIM, directory=tmp_path)
+    assert loaded.kind == HNSW
+    assert {5, 6} <= loaded.ids()  # foreign tombstones ignored
+    assert loaded.search(vecs[5:6], 1)[0][0][0] == 5
