@@ -136,7 +136,8 @@ async def _notify(notifier: object, once: bool) -> None:
         total = 0
         while done := await notifier.run_once():
             total += done
-        typer.echo(f"{total} notification(s) attempted")
+        late = await notifier.resend_replies()
+        typer.echo(f"{total} notification(s) attempted, {late} undelivered repl(ies) re-sent")
         return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 
 from bot import messages
 from bot.core import SessionFactory
+from bot.resend import resend_unsent
 from bot.settings import BotSettings, get_settings
 from knowledge_base.db import session_scope
 from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, OutboxStatus, Verdict, utcnow
@@ -139,10 +140,20 @@ class Notifier:
                 break
         return len(ids)
 
+    async def resend_replies(self) -> int:
+        """Conversation replies stored but never delivered (the senders double as reply senders)."""
+        repliers = {ch: s for ch, s in self.senders.items() if hasattr(s, "send")}
+        return await resend_unsent(
+            repliers,  # type: ignore[arg-type]
+            self.session_factory,
+            older_than_s=self.settings.resend_after_s,
+            max_age_s=self.settings.resend_max_age_s,
+        )
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                done = await self.run_once()
+                done = await self.run_once() + await self.resend_replies()
             except Exception:  # a DB hiccup must not end the notifier; it retries after a pause
                 log.exception("notifier batch failed")
                 done = 0

@@ -46,6 +46,11 @@ class BotSettings(BaseSettings):
     notify_backoff_max_s: float = Field(3600.0, alias="BOT_NOTIFY_BACKOFF_MAX_S")
     notify_max_attempts: int = Field(8, alias="BOT_NOTIFY_MAX_ATTEMPTS")
 
+    # Replies stored but not delivered this long after processing are sent by the notifier loop,
+    # unless they are older than the max age (a day-old answer would confuse more than help).
+    resend_after_s: float = Field(60.0, alias="BOT_RESEND_AFTER_S")
+    resend_max_age_s: float = Field(6 * 3600.0, alias="BOT_RESEND_MAX_AGE_S")
+
     @property
     def pseudonym_key(self) -> bytes:
         """The shared secret key: pseudonyms cannot be recomputed from a phone number without it."""

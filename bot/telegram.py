@@ -73,6 +73,11 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
+async def send_replies(bot: Bot, address: str, replies: list[Reply]) -> None:
+    for reply in replies:
+        await bot.send_message(chat_id=int(address), text=reply.text[:MAX_TEXT], reply_markup=_markup(reply))
+
+
 class TelegramChannel:
     """The PTB bot plus the core: `handle_update` raises when delivery fails, so a webhook can
     answer 500 and Telegram redelivers (the stored replies are then re-sent, not recomputed)."""
@@ -82,10 +87,7 @@ class TelegramChannel:
         self.core = core
 
     async def send(self, address: str, replies: list[Reply]) -> None:
-        for reply in replies:
-            await self.bot.send_message(
-                chat_id=int(address), text=reply.text[:MAX_TEXT], reply_markup=_markup(reply)
-            )
+        await send_replies(self.bot, address, replies)
 
     async def handle_update(self, update: Update) -> Turn | None:
         env = to_envelope(update)
@@ -105,6 +107,10 @@ class TelegramNotifier:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+
+    async def send(self, address: str, replies: list[Reply]) -> None:
+        """Conversation replies that were stored but not delivered (see `bot.resend`)."""
+        await send_replies(self.bot, address, replies)
 
     async def send_notification(self, to: Recipient, text: str) -> str | None:
         try:

@@ -36,6 +36,8 @@ class Outbox:
             raise ConnectionError("channel down")
         self.sent.append((address, replies))
 
+    send = __call__  # also usable where a channel object with `send` is expected
+
 
 def env(ext: str, text: str = "", *, address: str = "555", **kw: object) -> Envelope:
     return Envelope("telegram", ext, address, Incoming(text=text, **kw))  # type: ignore[arg-type]
