@@ -50,10 +50,13 @@ HISTORY = 20
 @router.post("/webhooks/telegram", include_in_schema=False)
 async def telegram_webhook(request: Request, telegram: TelegramDep) -> Response:
     """Processed before answering: a 5xx makes Telegram redeliver, and the stored replies go out then."""
-    secret = get_settings().telegram_webhook_secret
+    settings = get_settings()
+    secret = settings.telegram_webhook_secret
     given = request.headers.get("x-telegram-bot-api-secret-token", "")
     if not secret or not secrets.compare_digest(given.encode(), secret.encode()):
         return PlainTextResponse("forbidden", status_code=403)
+    if not settings.telegram_bot_token:
+        return PlainTextResponse("telegram is not configured", status_code=503)
     channel = await telegram()
     try:
         update = Update.de_json(await request.json(), channel.bot)

@@ -30,6 +30,7 @@ HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 @pytest.fixture
 def env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-token")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
