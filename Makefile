@@ -33,4 +33,4 @@ lint: install-app
 	$(VENV)/bin/ruff check .
 
 bench: install
-	$(PY) -m bench.run_all
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m bench.run_all
