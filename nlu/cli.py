@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from nlu.client import NluClient
 
 nlu_app = typer.Typer(help="Intent classification (Rasa, with an in-app fallback).", no_args_is_help=True)
 
@@ -23,9 +27,16 @@ def parse(
     fallback_only: bool = typer.Option(False, "--fallback-only", help="Skip Rasa, use the in-app one."),
 ) -> None:
     """Classify TEXT (or each line of stdin) into an intent with confidence, ranking and entities."""
-    from nlu.client import NluClient
+    from nlu.client import NluClient  # late: loading the classifiers is for this command only
 
     client = NluClient(use_rasa=not fallback_only)
+    try:
+        _parse(client, text, as_json)
+    finally:
+        client.close()
+
+
+def _parse(client: NluClient, text: str | None, as_json: bool) -> None:
     if text is None:
         for line in sys.stdin:
             if line.strip():

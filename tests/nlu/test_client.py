@@ -6,7 +6,7 @@ import http.server
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -21,17 +21,26 @@ from .conftest import BlackHole, make_settings
 TEXT = "tolong cek, ada pesan di grup WA katanya PDAM mau matikan air seminggu, betul ko?"
 
 
-def client_for(url: str, fallback: FallbackClassifier, tmp_path, **overrides: object) -> NluClient:
-    settings = make_settings(tmp_path, rasa_url=url, **overrides)
-    return NluClient(settings, fallback=lambda: fallback)
+@pytest.fixture
+def client_for(fallback: FallbackClassifier, tmp_path) -> Iterator[Callable[..., NluClient]]:
+    """Makes clients against a given URL, closing them after the test."""
+    made: list[NluClient] = []
+
+    def make(url: str, **overrides: object) -> NluClient:
+        made.append(NluClient(make_settings(tmp_path, rasa_url=url, **overrides), fallback=lambda: fallback))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 def _metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_nothing_listening_falls_back_at_once(fallback: FallbackClassifier, tmp_path) -> None:
-    client = client_for(f"http://127.0.0.1:{free_port()}", fallback, tmp_path)
+def test_nothing_listening_falls_back_at_once(client_for: Callable[..., NluClient]) -> None:
+    client = client_for(f"http://127.0.0.1:{free_port()}")
     before = _metric("kabashoax_nlu_parsed_total", source="fallback")
     started = time.monotonic()
     result = client.parse_sync(TEXT)
@@ -41,9 +50,9 @@ def test_nothing_listening_falls_back_at_once(fallback: FallbackClassifier, tmp_
 
 
 def test_hung_rasa_costs_one_timeout_then_falls_back(
-    fallback: FallbackClassifier, black_hole: BlackHole, tmp_path
+    client_for: Callable[..., NluClient], fallback: FallbackClassifier, black_hole: BlackHole
 ) -> None:
-    client = client_for(f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path, timeout_s=0.3)
+    client = client_for(f"http://127.0.0.1:{black_hole.port}", timeout_s=0.3)
     fallback.parse(TEXT)  # warm the e5 engine so the timing below is the HTTP timeout's
     before = _metric("kabashoax_nlu_rasa_errors_total", reason="timeout")
     started = time.monotonic()
@@ -55,11 +64,9 @@ def test_hung_rasa_costs_one_timeout_then_falls_back(
 
 
 def test_breaker_opens_after_n_failures_and_stops_calling_rasa(
-    fallback: FallbackClassifier, black_hole: BlackHole, tmp_path
+    client_for: Callable[..., NluClient], black_hole: BlackHole
 ) -> None:
-    client = client_for(
-        f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path, timeout_s=1.0, breaker_failures=2
-    )
+    client = client_for(f"http://127.0.0.1:{black_hole.port}", timeout_s=1.0, breaker_failures=2)
     for _ in range(2):
         assert client.parse_sync(TEXT).source == "fallback"
     assert client.breaker.state is State.OPEN
@@ -72,9 +79,9 @@ def test_breaker_opens_after_n_failures_and_stops_calling_rasa(
 
 
 async def test_async_parse_falls_back_too(
-    fallback: FallbackClassifier, black_hole: BlackHole, tmp_path
+    client_for: Callable[..., NluClient], black_hole: BlackHole
 ) -> None:
-    client = client_for(f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path, timeout_s=0.2)
+    client = client_for(f"http://127.0.0.1:{black_hole.port}", timeout_s=0.2)
     result = await client.parse(TEXT)
     assert (result.source, result.intent) == ("fallback", "check_claim")
 
@@ -102,6 +109,7 @@ def broken_rasa() -> Iterator[tuple[str, list]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", _Broken.replies
     server.shutdown()
+    server.server_close()
 
 
 @pytest.mark.parametrize(
@@ -113,9 +121,8 @@ def broken_rasa() -> Iterator[tuple[str, list]]:
     ],
 )
 def test_broken_answers_fall_back_and_are_counted(
-    fallback: FallbackClassifier,
+    client_for: Callable[..., NluClient],
     broken_rasa: tuple[str, list],
-    tmp_path,
     caplog: pytest.LogCaptureFixture,
     status: int,
     body: bytes,
@@ -125,7 +132,7 @@ def test_broken_answers_fall_back_and_are_counted(
     replies[:] = [(status, body)]
     before = _metric("kabashoax_nlu_rasa_errors_total", reason=reason)
     with caplog.at_level(logging.WARNING, logger="nlu.client"):
-        result = client_for(url, fallback, tmp_path).parse_sync(TEXT)
+        result = client_for(url).parse_sync(TEXT)
     assert result.source == "fallback"
     assert _metric("kabashoax_nlu_rasa_errors_total", reason=reason) == before + 1
     (line,) = [r.getMessage() for r in caplog.records]
@@ -133,7 +140,7 @@ def test_broken_answers_fall_back_and_are_counted(
     assert "PDAM" not in line and "test-token" not in line, "no message body or token in logs"
 
 
-def test_blank_text_never_reaches_rasa(fallback: FallbackClassifier, black_hole: BlackHole, tmp_path) -> None:
-    client = client_for(f"http://127.0.0.1:{black_hole.port}", fallback, tmp_path)
+def test_blank_text_never_reaches_rasa(client_for: Callable[..., NluClient], black_hole: BlackHole) -> None:
+    client = client_for(f"http://127.0.0.1:{black_hole.port}")
     assert client.parse_sync("  ").intent == "nlu_fallback"
     assert black_hole.accepted == 0

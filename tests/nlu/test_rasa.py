@@ -34,8 +34,10 @@ pytestmark = pytest.mark.rasa
 @pytest.fixture(scope="module")
 def client(
     rasa_server: rasa_service.RasaServer, rasa_settings: NluSettings, fallback: FallbackClassifier
-) -> NluClient:
-    return NluClient(rasa_settings, fallback=lambda: fallback)
+) -> Iterator[NluClient]:
+    client = NluClient(rasa_settings, fallback=lambda: fallback)
+    yield client
+    client.close()
 
 
 def test_rasa_data_validate_passes_with_fail_on_warnings(rasa_settings: NluSettings) -> None:
@@ -194,6 +196,7 @@ def test_breaker_recovers_when_rasa_comes_back(
     assert client.breaker.state is State.HALF_OPEN
     assert client.parse_sync("halo").source == "rasa"
     assert client.breaker.state is State.CLOSED
+    client.close()
 
 
 def test_killed_server_falls_back(
