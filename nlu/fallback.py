@@ -129,7 +129,14 @@ def load_or_train(settings: NluSettings | None = None) -> FallbackClassifier:
     return classifier
 
 
+_training = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def get_fallback() -> FallbackClassifier:
-    """The process-wide fallback classifier, loaded on first use; tests call `cache_clear()`."""
-    return load_or_train()
+    """The process-wide fallback classifier; tests call `cache_clear()`.
+
+    The lock makes threads that ask at the same first moment train once; the others load the cache.
+    """
+    with _training:
+        return load_or_train()
