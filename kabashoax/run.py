@@ -64,6 +64,16 @@ def start_rasa_in_background() -> dict[str, Any]:
     return holder
 
 
+def warm_fallback_classifier() -> None:
+    """Train/load the in-app classifier now, so a Rasa outage never makes a citizen wait for it."""
+    from nlu.fallback import get_fallback
+
+    try:
+        get_fallback()
+    except Exception:
+        log.exception("fallback classifier could not be prepared; it will be retried on first use")
+
+
 def with_notifier(app: FastAPI) -> FastAPI:
     """Run the outbox notifier inside the web app's event loop for the app's lifetime."""
     from bot.cli import notification_senders
@@ -98,6 +108,7 @@ def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_
         prepare_knowledge_base(poll_sources=poll_sources)
     else:
         migrate()
+    threading.Thread(target=warm_fallback_classifier, name="nlu-fallback", daemon=True).start()
     rasa_holder = start_rasa_in_background() if rasa else {}
     app = create_app()
     if notifier:
