@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     match_suggest_threshold: float = Field(0.22, alias="MATCH_SUGGEST_THRESHOLD")
     match_min_words: int = Field(6, alias="MATCH_MIN_WORDS")
     # Question answering: fused score a passage needs before it is cited.
-    answer_min_score: float = Field(0.60, alias="ANSWER_MIN_SCORE")
+    answer_min_score: float = Field(0.55, alias="ANSWER_MIN_SCORE")
 
     @property
     def sqlalchemy_url(self) -> str:
