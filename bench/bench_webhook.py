@@ -188,7 +188,8 @@ async def run(
     app.include_router(bot.web.router)
     app.dependency_overrides[get_core] = lambda: core
     app.dependency_overrides[bot.web.telegram_provider] = lambda: getter
-    os.environ["TELEGRAM_WEBHOOK_SECRET"] = SECRET
+    os.environ["TELEGRAM_WEBHOOK_SECRET"] = SECRET  # the route reads these two from the environment
+    os.environ["TELEGRAM_BOT_TOKEN"] = token
     from bot.settings import get_settings
 
     get_settings.cache_clear()
@@ -213,7 +214,10 @@ async def run(
                 t0 = time.perf_counter()
                 resp = await client.post("/webhooks/telegram", json=update, headers=headers)
                 latencies[kind].append(time.perf_counter() - t0)
-                errors += resp.status_code != 200
+                if resp.status_code != 200:
+                    errors += 1
+                    if errors == 1:
+                        print(f"first failure: HTTP {resp.status_code} {resp.text[:200]}")
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
