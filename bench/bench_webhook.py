@@ -20,6 +20,7 @@ import os
 import random
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,6 +287,8 @@ def main() -> None:
 
                 port = free_port()
                 os.environ["RASA_URL"] = f"http://127.0.0.1:{port}"
+                # A generated token can start with "-", which `rasa run --auth-token` takes for an option.
+                os.environ.setdefault("RASA_TOKEN", "bench-" + uuid.uuid4().hex)
                 nlu_settings.cache_clear()
                 rasa = serve(train(), port=port)
                 print(f"rasa ready in {rasa.started_in_s:.1f} s on {rasa.url}")
