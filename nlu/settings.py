@@ -65,7 +65,7 @@ class NluSettings(BaseSettings):
             tmp = path.with_name(f".rasa-token.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(24))
+                f.write(secrets.token_hex(24))  # hex: a leading "-" would read as a CLI flag
             try:  # link() never overwrites: two processes starting together end up with the same token
                 os.link(tmp, path)
             except FileExistsError:

@@ -21,3 +21,10 @@ def test_rasa_token_from_the_environment_wins(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("NLU_DATA_DIR", str(tmp_path))
     assert NluSettings().token() == "from-env"
     assert not (tmp_path / "rasa-token").exists()
+
+
+def test_generated_tokens_never_look_like_a_command_line_flag(tmp_path: Path) -> None:
+    """`rasa run --auth-token -abc` would read the token as an option: generated tokens are hex."""
+    for n in range(50):
+        token = NluSettings(data_dir=tmp_path / str(n)).token()
+        assert not token.startswith("-") and all(c in "0123456789abcdef" for c in token)
