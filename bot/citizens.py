@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from knowledge_base.models import (
     Citizen,
     CitizenReport,
+    Claim,
     Feedback,
     InboundMessage,
     Notification,
@@ -27,6 +28,8 @@ from knowledge_base.models import (
 )
 
 log = logging.getLogger(__name__)
+# Shown to staff where a ticket's text came only from a citizen who deleted their data.
+REMOVED_TEXT = "[teks dihapus atas permintaan warga]"
 
 
 def pseudonym(channel: str, address: str, key: bytes) -> str:
@@ -65,6 +68,9 @@ def delete_data(session: Session, citizen: Citizen, *, keep_message_id: int | No
     of it is still recognised as already handled.
     """
     cid = citizen.id
+    own_texts = session.exec(
+        select(CitizenReport.claim_id, CitizenReport.text).where(CitizenReport.citizen_id == cid)
+    ).all()
     msg_ids = list(session.exec(select(InboundMessage.id).where(InboundMessage.citizen_id == cid)).all())
     if msg_ids:
         session.exec(sa.update(Feedback).where(Feedback.message_id.in_(msg_ids)).values(message_id=None))
@@ -73,6 +79,7 @@ def delete_data(session: Session, citizen: Citizen, *, keep_message_id: int | No
         .where(CitizenReport.citizen_id == cid)
         .values(citizen_id=None, text=None, message_id=None)
     ).rowcount
+    _retext_tickets(session, own_texts)
     pending = session.exec(
         sa.update(Notification)
         .where(Notification.citizen_id == cid, Notification.status == OutboxStatus.pending)
@@ -96,3 +103,22 @@ def delete_data(session: Session, citizen: Citizen, *, keep_message_id: int | No
     session.add(citizen)
     log.info("citizen data deleted", extra={"citizen_id": cid, "messages": len(msg_ids), "reports": reports})
     return Deleted(messages=len(msg_ids), reports=reports, notifications=pending)
+
+
+def _retext_tickets(session: Session, own_texts: list[tuple[int, str | None]]) -> None:
+    """A ticket whose representative text is the deleting citizen's words gets another asker's text.
+
+    Only when no other citizen's words remain does the ticket show a removal notice; its hash and
+    vector stay, so later forwards of the same message still join it.
+    """
+    for claim_id, text in own_texts:
+        claim = session.get(Claim, claim_id)
+        if claim is None or text is None or claim.text != text:
+            continue
+        other = session.exec(
+            select(CitizenReport.text)
+            .where(CitizenReport.claim_id == claim_id, CitizenReport.text.is_not(None))
+            .order_by(CitizenReport.created_at)
+        ).first()
+        claim.text = other or REMOVED_TEXT
+        session.add(claim)

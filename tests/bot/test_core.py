@@ -8,7 +8,7 @@ import contextlib
 
 from sqlmodel import Session, func, select
 
-from bot import messages
+from bot import citizens, messages
 from bot.core import BotCore, Envelope, session_from
 from bot.dialogue import Incoming, Reply
 from knowledge_base.models import (
@@ -218,9 +218,24 @@ def test_hapusdata_deletes_messages_and_address_and_keeps_counts(core: BotCore, 
     report = session.exec(select(CitizenReport).where(CitizenReport.claim_id == claim.id)).one()
     assert (report.citizen_id, report.text) == (None, None)
     assert session.get(Claim, claim.id).ask_count == 1
+    assert session.get(Claim, claim.id).text == citizens.REMOVED_TEXT, "their words leave the ticket too"
     note = session.exec(select(Notification).where(Notification.dedupe_key == "d-n1")).one()
     assert (note.status, note.citizen_id) == ("cancelled", None)
     # Writing again starts afresh, as a new pseudonymous citizen.
     say(core, out, "d4", "halo", address=me)
     fresh = session.exec(select(Citizen).where(Citizen.address == me)).one()
     assert fresh.id != citizen.id
+
+
+def test_hapusdata_gives_the_ticket_another_askers_words(core: BotCore, session: Session) -> None:
+    out, first, second = Outbox(), "r-first", "r-second"
+    text = "Katanya jembatan Liliba ditutup sebulan mulai besok karena retak, sebarkan ke semua grup"
+    say(core, out, "r1", text, address=first, forwarded=True)
+    say(core, out, "r2", text.upper(), address=second, forwarded=True)  # same claim, other words
+    claim = session.exec(select(Claim).where(Claim.text == text)).one()
+    assert claim.ask_count == 2
+    confirm = say(core, out, "r3", command="hapusdata", address=first)
+    say(core, out, "r4", button=confirm[0].buttons[0].data, address=first)
+    session.refresh(claim)
+    assert claim.text == text.upper(), "the remaining asker's words become the ticket text"
+    assert claim.ask_count == 2
