@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 import threading
 from contextlib import asynccontextmanager
 from typing import Any
@@ -114,6 +116,9 @@ def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_
     if notifier:
         app = with_notifier(app)
     log.info("serving on http://%s:%d (console /, webhooks /webhooks/*, health /health)", host, port)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would
+    # die before the `finally` below and leave Rasa running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
     finally:

@@ -59,3 +59,38 @@ def test_run_serves_console_and_webhooks_on_a_fresh_offline_machine(tmp_path: Pa
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert '"outlet"' in out.stdout and '"url"' in out.stdout
+
+
+@pytest.mark.rasa
+def test_run_starts_rasa_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+    from nlu.rasa_service import is_installed, is_up
+    from nlu.settings import NluSettings
+
+    if not is_installed(NluSettings()):
+        pytest.skip("the Rasa virtualenv (.venv-rasa) is not installed")
+    port, rasa_port = _free_port(), _free_port()
+    rasa_url = f"http://127.0.0.1:{rasa_port}"
+    env = {
+        **os.environ,
+        "KABASHOAX_DATA_DIR": str(tmp_path / "var"),
+        "RASA_URL": rasa_url,
+        "RASA_TOKEN": "run-test-token",
+    }
+    env.pop("DATABASE_URL", None)
+    cmd = [sys.executable, "-m", "kabashoax.cli", "run", "--port", str(port), "--no-ingest", "--no-notifier"]
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not is_up(rasa_url, "run-test-token"):
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "Rasa did not come up under kabashoax run"
+            time.sleep(2)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+    deadline = time.monotonic() + 30
+    while is_up(rasa_url, "run-test-token") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not is_up(rasa_url, "run-test-token"), "Rasa outlived kabashoax run"
