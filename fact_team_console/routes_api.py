@@ -16,6 +16,7 @@ from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review
 from fact_team_console.security import CurrentUser, DbSession, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
+from fact_team_console.ticket_queue import QueueRow
 from fact_team_console.workflow import WorkflowError
 from knowledge_base.models import ClaimStatus, Verdict, VerdictStatus
 
@@ -23,20 +24,9 @@ router = APIRouter(prefix="/api", tags=["console"])
 STATUS_PATTERN = "^(open|all|" + "|".join(s.value for s in ClaimStatus) + ")$"
 
 
-class TicketSummary(BaseModel):
-    id: int
-    preview: str
-    status: str
-    topic: str | None
-    ask_count: int
-    first_asked_at: datetime
-    last_asked_at: datetime
-    assignee: str | None
-
-
 class TicketPage(BaseModel):
     total: int
-    items: list[TicketSummary]
+    items: list[QueueRow]  # the queue's own rows: one shape for the page and the API
 
 
 class MessageOut(BaseModel):
@@ -106,7 +96,7 @@ def api_tickets(
     rows, total = ticket_queue.list_queue(
         f, session=session, page_size=get_console_settings().queue_page_size
     )
-    return TicketPage(total=total, items=[TicketSummary(**vars(r)) for r in rows])
+    return TicketPage(total=total, items=rows)
 
 
 def _ticket_out(
