@@ -29,7 +29,7 @@ from bot import citizens, dialogue, messages
 from bot.dialogue import Facts, Incoming, Intent, Need, Reply, Route, VerdictView
 from bot.settings import BotSettings, get_settings
 from knowledge_base.db import session_scope
-from knowledge_base.models import Citizen, Feedback, InboundMessage, Verdict, VerdictStatus, utcnow
+from knowledge_base.models import Citizen, Feedback, InboundMessage, Verdict, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class BotCore:
                 facts.decision = "none"  # becomes a ticket in phase 2
         elif rt.need is Need.verdict:
             verdict = s.get(Verdict, rt.arg)
-            if verdict is not None and verdict.status == VerdictStatus.published:
+            if verdict is not None and verdict.is_servable():
                 facts.candidates = [_view(verdict)]
         log.info(
             "message %s from %s: %s/%s",

@@ -269,7 +269,7 @@ def respond(
     if rt.need is Need.verdict:  # the list stays valid: the citizen may look at another one
         if facts.candidates:
             return {**state, "session": session}, [Reply(_verdict_text(facts.candidates[0]), feedback)]
-        return base, [Reply(messages.STALE_BUTTON)]
+        return base, [Reply(messages.VERDICT_NOT_CURRENT)]  # withdrawn or expired since it was suggested
     if rt.need is Need.subscribe:
         return base, [Reply(messages.SUBSCRIBED)]
     if rt.need is Need.unsubscribe:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+from knowledge_base.dates import format_date
 
 GREETING = (
     "Halo! Saya Kabas Hoaks, asisten warga Kota Kupang.\n"
@@ -46,6 +46,10 @@ DELETE_YES = "Ya, hapus"
 DELETE_NO = "Batal"
 CANCELLED = "Baik, dibatalkan."
 STALE_BUTTON = "Tombol ini sudah kedaluwarsa. Silakan kirim ulang pesan Anda."
+VERDICT_NOT_CURRENT = (
+    "Hasil cek fakta itu sudah tidak berlaku lagi, jadi tidak kami kirimkan. "
+    "Kirim ulang kabarnya agar kami periksa dengan informasi terbaru."
+)
 FEEDBACK_THANKS = "Terima kasih atas penilaian Anda!"
 FEEDBACK_YES = "👍 Membantu"
 FEEDBACK_NO = "👎 Tidak membantu"
@@ -69,13 +73,8 @@ MEDIA = {
 MEDIA_OTHER = "Jenis pesan ini belum bisa saya baca. Silakan kirim dalam bentuk teks."
 
 
-def date_id(value: datetime | None) -> str:
-    """'5 Mar 2026': short, unambiguous, no locale needed."""
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}" if value else "tanggal tidak diketahui"
-
-
 def source_line(outlet: str | None, published_at: datetime | None, url: str | None) -> str:
-    parts = [outlet or "Sumber", date_id(published_at)]
+    parts = [outlet or "Sumber", format_date(published_at)]
     return "- " + ", ".join(parts) + (f"\n  {url}" if url else "")
 
 
@@ -93,7 +92,7 @@ def verdict(claim: str, rating: str, summary: str, url: str | None, published_at
     body = f"Hasil cek fakta: {rating}\nKabar: {claim.strip()}"
     if summary.strip():
         body += f"\n\n{summary.strip()}"
-    return body + f"\n\nDiperiksa: {date_id(published_at)}" + (f"\n{url}" if url else "")
+    return body + f"\n\nDiperiksa: {format_date(published_at)}" + (f"\n{url}" if url else "")
 
 
 def suggestion_label(index: int, claim: str, rating: str) -> str:

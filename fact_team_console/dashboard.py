@@ -11,9 +11,17 @@ from statistics import median
 
 from sqlmodel import Session, col, func, select
 
-from fact_team_console.settings import LOCAL_TZ
-from fact_team_console.ticket_queue import OPEN_STATUSES, preview
-from knowledge_base.models import CitizenReport, Claim, ClaimStatus, Verdict, VerdictStatus, utcnow
+from fact_team_console.ticket_queue import preview
+from knowledge_base.dates import WITA
+from knowledge_base.models import (
+    OPEN_CLAIM_STATUSES,
+    CitizenReport,
+    Claim,
+    ClaimStatus,
+    Verdict,
+    VerdictStatus,
+    utcnow,
+)
 
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 hari", 1),
@@ -49,14 +57,14 @@ class Stats:
 
 def tickets_per_day(session: Session, *, days: int, now: datetime) -> list[Bar]:
     """New tickets per local (WITA) day, the last `days` days, empty days included."""
-    start = (now.astimezone(LOCAL_TZ) - timedelta(days=days - 1)).date()
-    since = datetime(start.year, start.month, start.day, tzinfo=LOCAL_TZ)
+    start = (now.astimezone(WITA) - timedelta(days=days - 1)).date()
+    since = datetime(start.year, start.month, start.day, tzinfo=WITA)
     counts: dict[date, int] = {start + timedelta(days=i): 0 for i in range(days)}
     query = select(Claim.first_asked_at).where(
         Claim.first_asked_at >= since, Claim.status != ClaimStatus.merged
     )
     for at in session.exec(query):
-        day = at.astimezone(LOCAL_TZ).date()
+        day = at.astimezone(WITA).date()
         if day in counts:
             counts[day] += 1
     return [Bar(day.strftime("%d/%m"), n) for day, n in counts.items()]
@@ -78,7 +86,7 @@ def median_hours_to_verdict(session: Session, *, now: datetime, days: int = 90) 
 
 def backlog_by_age(session: Session, *, now: datetime) -> list[Bar]:
     counts = [0] * len(AGE_BUCKETS)
-    query = select(Claim.first_asked_at).where(col(Claim.status).in_([s.value for s in OPEN_STATUSES]))
+    query = select(Claim.first_asked_at).where(col(Claim.status).in_(OPEN_CLAIM_STATUSES))
     for at in session.exec(query):
         age_days = (now - at).total_seconds() / 86400
         index = next(i for i, (_, limit) in enumerate(AGE_BUCKETS) if age_days < limit)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-LOCAL_TZ = timezone(timedelta(hours=8), "WITA")  # Kupang: staff read times and days in WITA
 
 
 class ConsoleSettings(BaseSettings):

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse
 
 from fact_team_console.claimreview import rating_info
 from fact_team_console.security import csrf_token
-from fact_team_console.settings import LOCAL_TZ
+from knowledge_base.dates import WITA
 from knowledge_base.models import Rating, Role, utcnow
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +45,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 def _local(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     if value is None:
         return "–"
-    return value.astimezone(LOCAL_TZ).strftime(fmt)
+    return value.astimezone(WITA).strftime(fmt)
 
 
 def _ago(value: datetime | None) -> str:

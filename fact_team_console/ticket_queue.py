@@ -10,9 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from fact_team_console.inputs import clean
-from knowledge_base.models import CitizenReport, Claim, ClaimStatus, StaffUser
+from knowledge_base.models import OPEN_CLAIM_STATUSES, CitizenReport, Claim, ClaimStatus, StaffUser
 
-OPEN_STATUSES = (ClaimStatus.new, ClaimStatus.investigating, ClaimStatus.in_review)
 PREVIEW_CHARS = 160
 
 
@@ -58,7 +57,7 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
 def _where(f: QueueFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     if f.status == "open":
-        clauses.append(col(Claim.status).in_([s.value for s in OPEN_STATUSES]))
+        clauses.append(col(Claim.status).in_(OPEN_CLAIM_STATUSES))
     elif f.status in {s.value for s in ClaimStatus}:
         clauses.append(Claim.status == f.status)
     elif f.status != "all":

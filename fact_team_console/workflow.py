@@ -20,6 +20,7 @@ from fact_team_console import audit
 from fact_team_console.inputs import clean
 from knowledge_base import tickets, verdicts
 from knowledge_base.models import (
+    OPEN_CLAIM_STATUSES,
     Claim,
     ClaimNote,
     ClaimStatus,
@@ -38,7 +39,6 @@ MAX_CLAIM = 1000
 MAX_NOTE = 4000
 MAX_REASON = 500
 MAX_SOURCES = 10
-OPEN = {ClaimStatus.new, ClaimStatus.investigating, ClaimStatus.in_review}
 
 
 class WorkflowError(ValueError):
@@ -145,7 +145,7 @@ def current_verdict(session: Session, claim_id: int) -> Verdict | None:
 def assign(claim_id: int, assignee_id: int | None, *, user: StaffUser, session: Session) -> Claim:
     _need(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
-    if claim.status not in OPEN:
+    if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup.")
     if assignee_id is not None:
         assignee = session.get(StaffUser, assignee_id)
@@ -191,7 +191,7 @@ def save_draft(
     """Create or update the ticket's draft; `submit` also sends it for review."""
     _need(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
-    if claim.status not in OPEN:
+    if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup; gunakan koreksi untuk vonis yang terbit.")
     clean = validate(form)
     verdict = current_verdict(session, claim_id)
@@ -304,7 +304,7 @@ def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> 
     """Close a ticket as not checkable; the reason goes to every citizen who asked."""
     _need(user, Role.reviewer)
     claim = _open_claim(session, claim_id)
-    if claim.status not in OPEN:
+    if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup.")
     reason = " ".join(clean(reason).split())
     if len(reason) < 10:
@@ -323,7 +323,7 @@ def merge(claim_ids: list[int], *, user: StaffUser, session: Session) -> Claim:
     if len(ids) < 2:
         raise WorkflowError("Pilih minimal dua tiket untuk digabung.")
     claims = [_open_claim(session, i) for i in ids]
-    if any(c.status not in OPEN for c in claims):
+    if any(c.status not in OPEN_CLAIM_STATUSES for c in claims):
         raise WorkflowError("Hanya tiket yang masih terbuka bisa digabung.")
     target = max(claims, key=lambda c: (c.ask_count, -(c.id or 0)))
     sources = [c.id or 0 for c in claims if c.id != target.id]

@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session
 
+from knowledge_base.dates import format_date
 from knowledge_base.normalize import tokens
 from knowledge_base.search import PassageHit, search_passages
 from knowledge_base.settings import get_settings
 
-WITA = timezone(timedelta(hours=8), "WITA")  # Kupang's time zone (no daylight saving)
-MONTHS = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 MAX_CITATIONS = 3
 SNIPPET_CHARS = 320
 # A question needs this many content words (after stop-words) before it can be answered confidently.
@@ -46,7 +31,6 @@ TOO_SHORT = (
     "Maaf, belum ada informasi yang cocok. Coba tulis pertanyaannya lebih lengkap, "
     "misalnya: “Kapan air PDAM di Oebobo mengalir lagi?”"
 )
-UNDATED = "tanpa tanggal"
 
 
 @dataclass
@@ -54,14 +38,6 @@ class Answer:
     found: bool
     text: str
     citations: list[PassageHit] = field(default_factory=list)
-
-
-def format_date(value: datetime | None) -> str:
-    """ "5 Maret 2026", in Kupang time."""
-    if value is None:
-        return UNDATED
-    local = value.astimezone(WITA) if value.tzinfo else value
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year}"
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from knowledge_base.answer import answer_question, format_date
+from knowledge_base.answer import answer_question
+from knowledge_base.dates import format_date
 from knowledge_base.db import session_scope
 from knowledge_base.search import IndexCheck, check_index, rebuild_index, search_passages, sync_passages
 

@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 
 from knowledge_base import embeddings, near_duplicate
 from knowledge_base.lexical import LexicalIndex
-from knowledge_base.models import Verdict, VerdictStatus, VerdictText, utcnow
+from knowledge_base.models import Verdict, VerdictText, utcnow, verdict_servable
 from knowledge_base.normalize import normalize, tokens
 from knowledge_base.settings import PACKAGE_DIR, get_settings
 from knowledge_base.vector_index import VectorIndex
@@ -275,13 +275,8 @@ class VerdictCorpus:
             log.info("embedded %d verdict texts", len(todo))
 
     def servable(self, verdict_id: int, now: datetime) -> bool:
-        """Only published, unexpired verdicts may ever be served as current."""
         meta = self.meta.get(verdict_id)
-        return (
-            meta is not None
-            and meta.status == VerdictStatus.published
-            and (meta.expires_at is None or meta.expires_at > now)
-        )
+        return meta is not None and verdict_servable(meta.status, meta.expires_at, now)
 
 
 _corpora: dict[str, VerdictCorpus] = {}
@@ -403,11 +398,7 @@ def _candidates(session: Session, scored: list[tuple[int, float]]) -> list[Verdi
     out = []
     for vid, score in scored:
         v = rows.get(vid)
-        if (
-            v is None
-            or v.status != VerdictStatus.published
-            or (v.expires_at is not None and v.expires_at <= now)
-        ):
+        if v is None or not v.is_servable(now):
             continue
         out.append(VerdictCandidate(vid, v.claim, v.rating, v.summary, v.url, v.published_at, score))
     return out

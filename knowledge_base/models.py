@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> datetime:
@@ -132,6 +132,11 @@ class VerdictStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
+def verdict_servable(status: str, expires_at: datetime | None, now: datetime) -> bool:
+    """The one rule for serving a verdict to a citizen as current: published, not withdrawn, not expired."""
+    return status == VerdictStatus.published and (expires_at is None or expires_at > now)
+
+
 class Verdict(SQLModel, table=True):
     """A fact-check result: imported from a fact-checker or written by the team."""
 
@@ -152,6 +157,17 @@ class Verdict(SQLModel, table=True):
     version: int = 1
     created_at: datetime = ts(nullable=False, default_now=True)
     updated_at: datetime = ts(nullable=False, default_now=True)
+
+    def is_servable(self, now: datetime | None = None) -> bool:
+        return verdict_servable(self.status, self.expires_at, now or utcnow())
+
+    @classmethod
+    def servable_clause(cls, now: datetime | None = None) -> sa.ColumnElement[bool]:
+        """`verdict_servable` as a WHERE clause."""
+        expires = col(cls.expires_at)
+        return sa.and_(
+            col(cls.status) == VerdictStatus.published, sa.or_(expires.is_(None), expires > (now or utcnow()))
+        )
 
 
 class VerdictText(SQLModel, table=True):
@@ -231,6 +247,14 @@ class ClaimStatus(StrEnum):
     published = "published"
     rejected = "rejected"
     merged = "merged"
+
+
+OPEN_CLAIM_STATUSES: tuple[ClaimStatus, ...] = (
+    ClaimStatus.new,
+    ClaimStatus.investigating,
+    ClaimStatus.in_review,
+)
+"""Tickets the fact team still works on; every other status is closed."""
 
 
 class Claim(SQLModel, table=True):

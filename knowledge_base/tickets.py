@@ -15,13 +15,20 @@ from sqlmodel import Session, col, select
 
 from knowledge_base import embeddings, near_duplicate
 from knowledge_base.matching import VerdictCandidate, match_claim
-from knowledge_base.models import CitizenReport, Claim, ClaimNote, ClaimStatus, Verdict, utcnow
+from knowledge_base.models import (
+    OPEN_CLAIM_STATUSES,
+    CitizenReport,
+    Claim,
+    ClaimNote,
+    ClaimStatus,
+    Verdict,
+    utcnow,
+)
 from knowledge_base.normalize import normalize, tokens
 from knowledge_base.search import PassageHit, search_passages
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = (ClaimStatus.new, ClaimStatus.investigating, ClaimStatus.in_review)
 # On the dev CSV (300 circulated messages and their verdicts' claims, e5 query embeddings), cosine
 # ≥ 0.90 with ≥ 70% of the shorter text's terms shared joined no two different claims, and about a
 # quarter of the same-claim pairs; dense cosine alone reached 0.97 between unrelated messages.
@@ -41,7 +48,7 @@ def _same_claim(text: str, other: str, cosine: float) -> bool:
 
 def _open_claims(session: Session) -> list[Claim]:
     return list(
-        session.exec(select(Claim).where(col(Claim.status).in_(OPEN_STATUSES)).order_by(col(Claim.id)))
+        session.exec(select(Claim).where(col(Claim.status).in_(OPEN_CLAIM_STATUSES)).order_by(col(Claim.id)))
     )
 
 

@@ -77,7 +77,6 @@ RATING_LABELS: dict[str, Rating] = {
 }
 REQUIRED_COLUMNS = ("claim", "rating")
 CORRECTABLE = frozenset({"claim", "rating", "summary", "url", "sources", "expires_at", "reviewer_id"})
-OPEN_STATUSES = (ClaimStatus.new, ClaimStatus.investigating, ClaimStatus.in_review)
 _DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from knowledge_base.answer import NOT_FOUND, TOO_SHORT, answer_question, format_date, snippet
+from knowledge_base.answer import NOT_FOUND, TOO_SHORT, answer_question, snippet
+from knowledge_base.dates import format_date
 from knowledge_base.normalize import tokens
 from knowledge_base.settings import get_settings
 from tests.test_search import PASSAGES, add_passages

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
@@ -19,6 +20,7 @@ from knowledge_base.models import (
     InboundMessage,
     Notification,
     Verdict,
+    utcnow,
 )
 from tests.bot.conftest import bot_settings, stub_services
 
@@ -121,6 +123,20 @@ def test_claim_flow_auto_verdict_suggestion_and_ticket(
         report.message_id
         == session.exec(select(InboundMessage.id).where(InboundMessage.external_id == "c2")).one()
     )
+
+
+def test_a_verdict_that_expired_after_it_was_suggested_is_not_served(
+    core: BotCore, session: Session, verdict: Verdict
+) -> None:
+    out = Outbox()
+    similar = say(core, out, "e1", "katanya ada chip di vaksin")
+    assert messages.SUGGEST_INTRO in similar[0].text
+    verdict.expires_at = utcnow() - timedelta(minutes=1)  # expires while the list is on screen
+    session.add(verdict)
+    session.commit()
+    picked = say(core, out, "e2", button=similar[0].buttons[0].data)
+    assert picked[0].text == messages.VERDICT_NOT_CURRENT
+    assert verdict.summary not in picked[0].text
 
 
 def test_many_citizens_asking_the_same_claim_join_one_ticket(core: BotCore, session: Session) -> None:
