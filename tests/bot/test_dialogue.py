@@ -92,7 +92,8 @@ def test_answer_found_cites_sources_and_offers_feedback() -> None:
     )
     facts = Facts(answer=StubAnswer(True, "Sampah diangkut pagi hari.", [cit]))
     _, replies = respond(S, Route(Need.answer, text="sampah"), facts, message_id=42, new_session="x")
-    assert "Pemkot Kupang, 5 Maret 2026" in replies[0].text and "https://kupangkota.go.id/s" in replies[0].text
+    assert "Pemkot Kupang, 5 Maret 2026" in replies[0].text
+    assert "https://kupangkota.go.id/s" in replies[0].text
     assert [b.data for b in replies[0].buttons] == ["abcd1234|fb1|42", "abcd1234|fb0|42"]
 
 
