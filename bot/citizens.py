@@ -10,11 +10,12 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from knowledge_base.models import (
     Citizen,
@@ -73,26 +74,26 @@ def delete_data(session: Session, citizen: Citizen, *, keep_message_id: int | No
     ).all()
     msg_ids = list(session.exec(select(InboundMessage.id).where(InboundMessage.citizen_id == cid)).all())
     if msg_ids:
-        session.exec(sa.update(Feedback).where(Feedback.message_id.in_(msg_ids)).values(message_id=None))
+        session.exec(sa.update(Feedback).where(col(Feedback.message_id).in_(msg_ids)).values(message_id=None))
     reports = session.exec(
         sa.update(CitizenReport)
-        .where(CitizenReport.citizen_id == cid)
+        .where(col(CitizenReport.citizen_id) == cid)
         .values(citizen_id=None, text=None, message_id=None)
     ).rowcount
     _retext_tickets(session, own_texts)
     pending = session.exec(
         sa.update(Notification)
-        .where(Notification.citizen_id == cid, Notification.status == OutboxStatus.pending)
+        .where(col(Notification.citizen_id) == cid, col(Notification.status) == OutboxStatus.pending)
         .values(status=OutboxStatus.cancelled, last_error="citizen deleted their data", body="")
     ).rowcount
-    session.exec(sa.update(Notification).where(Notification.citizen_id == cid).values(citizen_id=None))
+    session.exec(sa.update(Notification).where(col(Notification.citizen_id) == cid).values(citizen_id=None))
     to_delete = [m for m in msg_ids if m != keep_message_id]
     if to_delete:
-        session.exec(sa.delete(InboundMessage).where(InboundMessage.id.in_(to_delete)))
+        session.exec(sa.delete(InboundMessage).where(col(InboundMessage.id).in_(to_delete)))
     if keep_message_id is not None:
         session.exec(
             sa.update(InboundMessage)
-            .where(InboundMessage.id == keep_message_id)
+            .where(col(InboundMessage.id) == keep_message_id)
             .values(citizen_id=None, text=None, payload={})
         )
     citizen.address = None
@@ -105,7 +106,7 @@ def delete_data(session: Session, citizen: Citizen, *, keep_message_id: int | No
     return Deleted(messages=len(msg_ids), reports=reports, notifications=pending)
 
 
-def _retext_tickets(session: Session, own_texts: list[tuple[int, str | None]]) -> None:
+def _retext_tickets(session: Session, own_texts: Sequence[tuple[int, str | None]]) -> None:
     """A ticket whose representative text is the deleting citizen's words gets another asker's text.
 
     Only when no other citizen's words remain does the ticket show a removal notice; its hash and
@@ -117,8 +118,8 @@ def _retext_tickets(session: Session, own_texts: list[tuple[int, str | None]]) -
             continue
         other = session.exec(
             select(CitizenReport.text)
-            .where(CitizenReport.claim_id == claim_id, CitizenReport.text.is_not(None))
-            .order_by(CitizenReport.created_at)
+            .where(CitizenReport.claim_id == claim_id, col(CitizenReport.text).is_not(None))
+            .order_by(col(CitizenReport.created_at))
         ).first()
         claim.text = other or REMOVED_TEXT
         session.add(claim)

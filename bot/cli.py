@@ -99,39 +99,19 @@ def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhoo
     typer.echo(f"Telegram now delivers updates to {url}")
 
 
-def notification_senders() -> dict[str, object]:
-    """One sender per configured channel."""
-    from bot.settings import get_settings
-    from bot.telegram import TelegramNotifier, make_bot
-    from bot.whatsapp import WhatsAppClient
-
-    settings = get_settings()
-    senders: dict[str, object] = {}
-    if settings.telegram_bot_token:
-        senders["telegram"] = TelegramNotifier(make_bot(settings))
-    if settings.whatsapp_access_token:
-        senders["whatsapp"] = WhatsAppClient(settings)
-    return senders
-
-
 @bot_app.command("notify")
 def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
     """Deliver promised notifications (verdicts, corrections) from the outbox, with retries."""
-    from bot.outbox import Notifier
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(_notify(Notifier(notification_senders()), once))  # type: ignore[arg-type]
+    asyncio.run(_notify(once))
 
 
-async def _notify(notifier: object, once: bool) -> None:
+async def _notify(once: bool) -> None:
+    from bot.delivery import started_senders
     from bot.outbox import Notifier
 
-    assert isinstance(notifier, Notifier)
-    for sender in notifier.senders.values():
-        bot = getattr(sender, "bot", None)
-        if bot is not None:
-            await bot.initialize()
+    notifier = Notifier(await started_senders())
     if once:
         total = 0
         while done := await notifier.run_once():

@@ -13,39 +13,69 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import citizens, dialogue, messages
-from bot.dialogue import Facts, Incoming, Intent, Need, Reply, Route, VerdictView
+from bot.delivery import SendReplies, SessionFactory
+from bot.dialogue import Facts, Incoming, Intent, Need, Reply, Route
 from bot.settings import BotSettings, get_settings
 from knowledge_base.db import session_scope
-from knowledge_base.models import Citizen, Feedback, InboundMessage, Verdict, utcnow
+from knowledge_base.models import Citizen, Claim, Feedback, InboundMessage, Verdict, utcnow
+from nlu.result import NluResult
+
+if TYPE_CHECKING:  # both load the embedding model's libraries; the core imports them when first used
+    from knowledge_base.answer import Answer
+    from knowledge_base.matching import MatchResult
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[], AbstractContextManager[Session]]
 LOCK_RETRIES = 6
-SendFn = Callable[[str, list[Reply]], Awaitable[None]]
+
+
+class Classify(Protocol):
+    """`nlu.client.NluClient.parse_sync`."""
+
+    def __call__(self, text: str, /) -> NluResult: ...
+
+
+class AnswerQuestion(Protocol):
+    """`knowledge_base.answer.answer_question`."""
+
+    def __call__(self, text: str, /, *, session: Session) -> Answer: ...
+
+
+class MatchClaim(Protocol):
+    """`knowledge_base.matching.match_claim`."""
+
+    def __call__(self, text: str, /, *, session: Session) -> MatchResult: ...
+
+
+class ReportClaim(Protocol):
+    """`knowledge_base.tickets.report_claim`."""
+
+    def __call__(
+        self, text: str, /, *, session: Session, citizen_id: int | None, message_id: int | None
+    ) -> Claim: ...
 
 
 @dataclass
 class Services:
-    """The knowledge base and NLU as the core uses them; production wires the real ones."""
+    """The knowledge base and NLU as the core uses them, typed with their own result types, so a change
+    there fails type checking here; production wires the real ones, tests small stand-ins."""
 
-    parse: Callable[[str], Any]  # -> NluResult (intent, confidence, source)
-    answer: Callable[..., Any]  # (text, *, session) -> Answer
-    match: Callable[..., Any]  # (text, *, session) -> MatchResult
-    report: Callable[..., Any]  # (text, *, session, citizen_id, message_id) -> Claim
+    parse: Classify
+    answer: AnswerQuestion
+    match: MatchClaim
+    report: ReportClaim
 
 
 def default_services() -> Services:
@@ -78,7 +108,7 @@ class Plan:
     route: Route | None
     facts: Facts
     fixed: list[Reply] = field(default_factory=list)
-    nlu: Any | None = None
+    nlu: NluResult | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +138,7 @@ class BotCore:
         # its own threads (other processes are covered by the retry in `process`).
         self._write_lock = threading.Lock()
 
-    async def handle(self, env: Envelope, send: SendFn) -> Turn:
+    async def handle(self, env: Envelope, send: SendReplies) -> Turn:
         """Process (in a worker thread: models and the DB block) and deliver the replies once."""
         turn = await asyncio.to_thread(self.process, env)
         if turn.send and turn.message_id is not None:
@@ -157,7 +187,7 @@ class BotCore:
                 plan = self._understand(s, env, citizen, msg_id)
                 s.commit()  # end phase 1's snapshot (keeping any vectors the KB cached) before writing
                 with lock:
-                    citizen, msg = s.get(Citizen, citizen_id), s.get(InboundMessage, msg_id)
+                    citizen, msg = s.get_one(Citizen, citizen_id), s.get_one(InboundMessage, msg_id)
                     replies = self._act(s, plan, citizen, msg)
                     self._store(s, msg, replies, plan.nlu)
                     s.commit()
@@ -168,7 +198,7 @@ class BotCore:
                 log.exception("processing message %s from %s failed", msg_id, who)
                 replies = [Reply(messages.ERROR)]
                 with lock:
-                    msg = s.get(InboundMessage, msg_id)
+                    msg = s.get_one(InboundMessage, msg_id)
                     msg.error = f"{type(exc).__name__}: {exc}"[:2000]
                     self._store(s, msg, replies, None)
                     s.commit()
@@ -179,7 +209,7 @@ class BotCore:
         with self.session_factory() as s, self._lock_for(s):
             s.exec(
                 sa.update(InboundMessage)
-                .where(InboundMessage.id == message_id, InboundMessage.replied_at.is_(None))
+                .where(col(InboundMessage.id) == message_id, col(InboundMessage.replied_at).is_(None))
                 .values(replied_at=utcnow())
             )
             s.commit()
@@ -212,14 +242,14 @@ class BotCore:
             ).one()
             return existing, False
 
-    def _understand(self, s: Session, env: Envelope, citizen: Citizen, msg_id: int) -> Plan:
+    def _understand(self, s: Session, env: Envelope, citizen: Citizen, msg_id: int | None) -> Plan:
         """Phase 1, reads only: abuse checks, NLU, route, and the knowledge-base look-ups."""
         state = dict(citizen.state or {})
         if not self._limiter.hit(self._limit, env.channel, citizen.pseudonym):
             log.info("rate limit hit by %s", citizen.pseudonym[:8])
             warn = self._limiter.hit(self._warn_limit, "warn", env.channel, citizen.pseudonym)
             return Plan(state, None, Facts(), fixed=[Reply(messages.RATE_LIMITED)] if warn else [])
-        incoming = dialogue.with_message_id(env.incoming, msg_id)
+        incoming = env.incoming
         if len(incoming.text) > self.settings.max_message_chars:
             return Plan(
                 state,
@@ -246,15 +276,17 @@ class BotCore:
             result = self.services.match(rt.text, session=s)
             facts.decision = result.decision
             if result.decision == "auto" and result.verdict is not None:
-                facts.candidates = [_view(result.verdict)]
+                facts.candidates = [result.verdict]
             elif result.decision == "suggest" and result.candidates:
-                facts.candidates = [_view(c) for c in result.candidates]
+                facts.candidates = list(result.candidates)
             else:
                 facts.decision = "none"  # becomes a ticket in phase 2
         elif rt.need is Need.verdict:
+            from knowledge_base.matching import VerdictCandidate  # loaded by `match` in production
+
             verdict = s.get(Verdict, rt.arg)
             if verdict is not None and verdict.is_servable():
-                facts.candidates = [_view(verdict)]
+                facts.candidates = [VerdictCandidate.from_verdict(verdict)]
         log.info(
             "message %s from %s: %s/%s",
             msg_id,
@@ -273,7 +305,8 @@ class BotCore:
             source = msg.id
             if rt.need is Need.report:  # "none of these": the ticket quotes the message that asked
                 pending = state.get("pending_message_id")
-                source = pending if pending is not None and s.get(InboundMessage, pending) else msg.id
+                if pending is not None and s.get(InboundMessage, pending) is not None:
+                    source = pending
             claim = self.services.report(rt.text, session=s, citizen_id=citizen.id, message_id=source)
             facts.ask_count = claim.ask_count
         elif rt.need in (Need.subscribe, Need.unsubscribe):
@@ -294,33 +327,9 @@ class BotCore:
         return replies
 
     @staticmethod
-    def _store(s: Session, msg: InboundMessage, replies: list[Reply], nlu: Any | None) -> None:
+    def _store(s: Session, msg: InboundMessage, replies: list[Reply], nlu: NluResult | None) -> None:
         if nlu is not None:
             msg.intent, msg.confidence, msg.nlu_source = nlu.intent, float(nlu.confidence), nlu.source
         msg.replies = [r.to_dict() for r in replies]
         msg.processed_at = utcnow()
         s.add(msg)
-
-
-def _view(v: Any) -> VerdictView:
-    """A VerdictCandidate from matching, or a Verdict row."""
-    return VerdictView(
-        verdict_id=getattr(v, "verdict_id", None) or v.id,
-        claim=v.claim,
-        rating=v.rating,
-        summary=v.summary or "",
-        url=v.url,
-        published_at=v.published_at,
-    )
-
-
-def session_from(session: Session) -> SessionFactory:
-    """A factory that reuses one open session (tests, where it is rolled back at the end)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def factory() -> Iterator[Session]:
-        yield session
-        session.commit()
-
-    return factory

@@ -7,12 +7,15 @@ the same core serves Telegram, WhatsApp, the terminal and the "Coba bot" page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import messages
+
+if TYPE_CHECKING:  # types only: importing them would load the knowledge base's search stack
+    from knowledge_base.answer import Answer
+    from knowledge_base.matching import VerdictCandidate
 
 COMMANDS = {"start", "help", "cek", "tanya", "langganan", "berhenti", "hapusdata", "menu"}
 MAX_SUGGESTIONS = 3
@@ -29,7 +32,6 @@ class Incoming:
     media: str | None = None
     forwarded: bool = False
     edited: bool = False
-    message_id: int | None = None
 
     @property
     def kind(self) -> str:
@@ -81,26 +83,15 @@ class Route:
     arg: int | None = None
 
 
-@dataclass(frozen=True)
-class VerdictView:
-    verdict_id: int
-    claim: str
-    rating: str
-    summary: str
-    url: str | None
-    published_at: datetime | None
-
-
 @dataclass
 class Facts:
     """What the core found; each field is filled only for the route that needs it."""
 
-    answer: Any | None = None  # knowledge_base.answer.Answer
+    answer: Answer | None = None
     decision: str | None = None  # "auto" | "suggest" | "none"
-    candidates: list[VerdictView] = field(default_factory=list)
+    candidates: list[VerdictCandidate] = field(default_factory=list)
     ask_count: int = 0
     deleted: tuple[int, int, int] | None = None
-    helpful: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -320,7 +311,7 @@ def _say(
     return base, [Reply(fixed.get(say, messages.NOT_UNDERSTOOD), menu if say == "out_of_scope" else ())]
 
 
-def _verdict_text(v: VerdictView) -> str:
+def _verdict_text(v: VerdictCandidate) -> str:
     return messages.verdict(v.claim, v.rating, v.summary, v.url, v.published_at)
 
 
@@ -339,7 +330,3 @@ def _menu_buttons(session: str) -> tuple[Button, ...]:
         Button(messages.MENU_ASK, button_data(session, "menu_tanya")),
         Button(messages.MENU_SUBSCRIBE, button_data(session, "menu_langganan")),
     )
-
-
-def with_message_id(incoming: Incoming, message_id: int) -> Incoming:
-    return replace(incoming, message_id=message_id)

@@ -1,9 +1,9 @@
 """The notifier: delivers the outbox (`Notification` rows) to citizens, each exactly once in practice.
 
-A worker claims due rows with a lease (`locked_until`): `SELECT … FOR UPDATE SKIP LOCKED` on
-PostgreSQL, one atomic UPDATE on SQLite (whose writes are serialised). A row is marked `sent` only
-after the channel's API accepted the message; a worker killed mid-batch leaves its rows leased, and
-they are retried when the lease expires.
+A worker claims due rows with a lease (`locked_until`, set by `bot.delivery.lease`: `SELECT … FOR
+UPDATE SKIP LOCKED` on PostgreSQL, one atomic UPDATE on SQLite, whose writes are serialised). A row
+is marked `sent` only after the channel's API accepted the message; a worker killed mid-batch leaves
+its rows leased, and they are retried when the lease expires.
 
 At-least-once window (honest): if the process dies after the API accepted a message but before the
 `sent` commit (a few milliseconds), that one message is sent again after the lease expires. Telegram's
@@ -15,16 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import messages
-from bot.core import SessionFactory
+from bot.delivery import (
+    ChannelSender,
+    PermanentError,
+    Recipient,
+    RetryLater,
+    SessionFactory,
+    TransientError,
+    lease,
+)
 from bot.resend import resend_unsent
 from bot.settings import BotSettings, get_settings
 from knowledge_base.db import session_scope
@@ -36,57 +42,21 @@ PULL_CHANNELS = frozenset({"web", "cli"})
 NO_SENDER_WAIT_S = 300.0
 
 
-class RetryLater(Exception):
-    """The channel asked us to wait (HTTP 429 / Telegram RetryAfter)."""
-
-    def __init__(self, after_s: float, reason: str = "rate limited") -> None:
-        super().__init__(reason)
-        self.after_s = after_s
-
-
-class TransientError(Exception):
-    """Network trouble or a 5xx: retry with backoff."""
-
-
-class PermanentError(Exception):
-    """The channel refused for good (bot blocked, chat gone, bad request): do not retry."""
-
-
-@dataclass(frozen=True)
-class Recipient:
-    address: str
-    channel: str
-    last_inbound_at: datetime | None
-
-
-class NotificationSender(Protocol):
-    async def send_notification(self, to: Recipient, text: str) -> str | None:
-        """Deliver; return the channel's message id. Raise RetryLater/TransientError/PermanentError."""
-        ...
-
-
 def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | None = None) -> list[int]:
     """Lease up to `limit` due rows to this worker and return their ids (committed at once)."""
     now = now or utcnow()
+    locked_until = col(Notification.locked_until)
     due = (
-        select(Notification.id)
+        select(col(Notification.id))
         .where(
-            Notification.status == OutboxStatus.pending,
-            Notification.next_attempt_at <= now,
-            sa.or_(Notification.locked_until.is_(None), Notification.locked_until < now),
+            col(Notification.status) == OutboxStatus.pending,
+            col(Notification.next_attempt_at) <= now,
+            sa.or_(locked_until.is_(None), locked_until < now),
         )
-        .order_by(Notification.id)
+        .order_by(col(Notification.id))
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    stmt = (
-        sa.update(Notification)
-        .where(Notification.id.in_(due.scalar_subquery()))
-        .values(locked_until=now + timedelta(seconds=lease_s))
-        .returning(Notification.id)
-    )
-    ids = sorted(session.exec(stmt).scalars().all())
+    ids = lease(session, Notification, due, {"locked_until": now + timedelta(seconds=lease_s)})
     session.commit()
     return ids
 
@@ -104,7 +74,7 @@ def render(session: Session, n: Notification) -> str | None:
         if claim is not None:
             own = session.exec(  # quote the citizen's own words, never another citizen's
                 select(CitizenReport.text).where(
-                    CitizenReport.claim_id == claim.id, CitizenReport.citizen_id == n.citizen_id
+                    col(CitizenReport.claim_id) == claim.id, col(CitizenReport.citizen_id) == n.citizen_id
                 )
             ).first()
             return messages.rejection(own or "", claim.reject_reason or "")
@@ -120,7 +90,7 @@ class Notifier:
 
     def __init__(
         self,
-        senders: dict[str, NotificationSender],
+        senders: Mapping[str, ChannelSender],
         settings: BotSettings | None = None,
         session_factory: SessionFactory = session_scope,
     ) -> None:
@@ -142,9 +112,8 @@ class Notifier:
 
     async def resend_replies(self) -> int:
         """Conversation replies stored but never delivered (the senders double as reply senders)."""
-        repliers = {ch: s for ch, s in self.senders.items() if hasattr(s, "send")}
         return await resend_unsent(
-            repliers,  # type: ignore[arg-type]
+            self.senders,
             self.session_factory,
             older_than_s=self.settings.resend_after_s,
             max_age_s=self.settings.resend_max_age_s,
@@ -193,11 +162,12 @@ class Notifier:
         except RetryLater as exc:
             paused[channel] = exc.after_s
             with self.session_factory() as s:
-                self._retry(s, s.get(Notification, nid), exc.after_s, f"429: retry after {exc.after_s:g}s")
+                n = s.get_one(Notification, nid)
+                self._retry(s, n, exc.after_s, f"429: retry after {exc.after_s:g}s")
             return
         except (TransientError, PermanentError) as exc:
             with self.session_factory() as s:
-                n = s.get(Notification, nid)
+                n = s.get_one(Notification, nid)
                 if isinstance(exc, PermanentError) or n.attempts + 1 >= self.settings.notify_max_attempts:
                     n.attempts += 1
                     self._finish(s, n, status=OutboxStatus.failed, error=str(exc))
@@ -205,7 +175,7 @@ class Notifier:
                     self._retry(s, n, backoff_s(n.attempts + 1, self.settings), str(exc))
             return
         with self.session_factory() as s:
-            n = s.get(Notification, nid)
+            n = s.get_one(Notification, nid)
             n.attempts += 1
             n.external_id = external_id
             n.delivery_status = "accepted"
@@ -238,7 +208,7 @@ class Notifier:
         with self.session_factory() as s:
             s.exec(
                 sa.update(Notification)
-                .where(Notification.id.in_(list(ids)), Notification.status == OutboxStatus.pending)
+                .where(col(Notification.id).in_(list(ids)), col(Notification.status) == OutboxStatus.pending)
                 .values(locked_until=None, next_attempt_at=utcnow() + timedelta(seconds=min(paused.values())))
             )
             s.commit()

@@ -1,26 +1,22 @@
 """Replies that were stored but never delivered: the process died between storing and sending, or
 the channel failed and the platform did not redeliver (long polling never does). The notifier loop
-sends them, once: a row is marked replied in the same statement that claims it.
+sends them, once: a row is marked replied in the same statement that leases it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from bot.core import SessionFactory
+from bot.delivery import ReplySender, SessionFactory, lease
 from bot.dialogue import Reply
 from knowledge_base.models import Citizen, InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
-
-
-class ReplySender(Protocol):
-    async def send(self, address: str, replies: list[Reply]) -> None: ...
 
 
 def claim_unsent(
@@ -28,41 +24,40 @@ def claim_unsent(
 ) -> list[tuple[int, str, str, list[Reply]]]:
     """(message id, channel, address, replies) of stored-but-unsent replies, now marked as replied."""
     now = utcnow()
+    replied_at, processed_at = col(InboundMessage.replied_at), col(InboundMessage.processed_at)
     due = (
-        select(InboundMessage.id)
+        select(col(InboundMessage.id))
         .where(
-            InboundMessage.replied_at.is_(None),
-            InboundMessage.replies.is_not(None),
-            InboundMessage.channel.in_(channels),
-            InboundMessage.processed_at < now - timedelta(seconds=older_than_s),
-            InboundMessage.processed_at > now - timedelta(seconds=max_age_s),
+            replied_at.is_(None),
+            col(InboundMessage.replies).is_not(None),
+            col(InboundMessage.channel).in_(channels),
+            processed_at < now - timedelta(seconds=older_than_s),
+            processed_at > now - timedelta(seconds=max_age_s),
         )
-        .order_by(InboundMessage.id)
+        .order_by(col(InboundMessage.id))
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = (
-        session.exec(
-            sa.update(InboundMessage)
-            .where(InboundMessage.id.in_(due.scalar_subquery()), InboundMessage.replied_at.is_(None))
-            .values(replied_at=now)
-            .returning(InboundMessage.id)
-        )
-        .scalars()
-        .all()
-    )
+    ids = lease(session, InboundMessage, due, {"replied_at": now}, still=[replied_at.is_(None)])
     rows = session.exec(
         select(InboundMessage.id, InboundMessage.channel, Citizen.address, InboundMessage.replies)
-        .join(Citizen, Citizen.id == InboundMessage.citizen_id)
-        .where(InboundMessage.id.in_(list(ids)))
+        .join(Citizen, col(Citizen.id) == col(InboundMessage.citizen_id))
+        .where(col(InboundMessage.id).in_(ids))
+        .order_by(col(InboundMessage.id))
     ).all()
     session.commit()
-    return [(mid, ch, addr, [Reply.from_dict(r) for r in reps or []]) for mid, ch, addr, reps in rows if addr]
+    return [
+        (mid, ch, addr, [Reply.from_dict(r) for r in reps or []])
+        for mid, ch, addr, reps in rows
+        if mid is not None and addr
+    ]
 
 
 async def resend_unsent(
-    senders: dict[str, ReplySender], session_factory: SessionFactory, *, older_than_s: float, max_age_s: float
+    senders: Mapping[str, ReplySender],
+    session_factory: SessionFactory,
+    *,
+    older_than_s: float,
+    max_age_s: float,
 ) -> int:
     """Deliver what is due; a failed send is un-marked so the next round tries again."""
     with session_factory() as s:
@@ -74,7 +69,7 @@ async def resend_unsent(
         except Exception as exc:  # the channel is down: keep the reply for the next round
             log.warning("resending reply to message %s failed: %s", mid, type(exc).__name__)
             with session_factory() as s:
-                s.exec(sa.update(InboundMessage).where(InboundMessage.id == mid).values(replied_at=None))
+                s.exec(sa.update(InboundMessage).where(col(InboundMessage.id) == mid).values(replied_at=None))
                 s.commit()
         else:
             log.info("reply to message %s delivered late", mid)

@@ -14,8 +14,8 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.core import BotCore, Envelope, Turn
+from bot.delivery import PermanentError, Recipient, RetryLater, TransientError
 from bot.dialogue import Incoming, Reply, parse_command
-from bot.outbox import PermanentError, Recipient, RetryLater, TransientError
 from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,10 @@ class TelegramNotifier:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+
+    async def initialize(self) -> None:
+        """PTB's getMe, once, before the first send."""
+        await self.bot.initialize()
 
     async def send(self, address: str, replies: list[Reply]) -> None:
         """Conversation replies that were stored but not delivered (see `bot.resend`)."""

@@ -1,7 +1,9 @@
 """Web routes of the bot: Telegram and WhatsApp webhooks, and the staff-only "Coba bot" page.
 
-Mounted by `kabashoax.web.create_app` next to the console, whose SessionMiddleware provides the
-staff session (`session["uid"]`, `session["csrf"]`).
+Mounted by `kabashoax.web.create_app` next to the console. The page uses the console's own staff
+login, CSRF check and page renderer (layout, security headers); the bot may not import the console,
+so it declares them as dependencies below (`staff_user`, `csrf_check`, `page_renderer`) that the
+composed app fills with the console's.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlmodel import select
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from sqlmodel import col, select
 from telegram import Update
 
 from bot import citizens
@@ -26,12 +28,15 @@ from bot.dialogue import Incoming, Reply, parse_command
 from bot.runtime import get_core, get_telegram, get_whatsapp
 from bot.settings import get_settings
 from bot.telegram import TelegramChannel
-from bot.whatsapp import WhatsAppClient, parse_webhook, record_statuses, verify_signature
+from bot.whatsapp import StatusUpdate, WhatsAppClient, parse_webhook, record_statuses, verify_signature
 from knowledge_base.models import Citizen, InboundMessage, StaffUser
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-templates = Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(default=True))
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = PACKAGE_DIR / "templates"  # rendered by the console's renderer, in its layout
+STATIC_DIR = PACKAGE_DIR / "static"
+STATIC_PATH = "/coba-bot/static"
 
 CoreDep = Annotated[BotCore, Depends(get_core)]
 WhatsAppDep = Annotated[WhatsAppClient, Depends(get_whatsapp)]
@@ -97,7 +102,7 @@ async def whatsapp_webhook(request: Request, core: CoreDep, client: WhatsAppDep)
     return PlainTextResponse("ok")
 
 
-def _record_statuses(core: BotCore, statuses: list[Any]) -> None:
+def _record_statuses(core: BotCore, statuses: list[StatusUpdate]) -> None:
     with core.session_factory() as s:
         record_statuses(s, statuses)
 
@@ -105,14 +110,37 @@ def _record_statuses(core: BotCore, statuses: list[Any]) -> None:
 # ---------------------------------------------------------------------------- Coba bot
 
 
-def _staff_id(request: Request, core: BotCore) -> int | None:
-    session = request.scope.get("session") or {}
-    uid = session.get("uid")
-    if not isinstance(uid, int):
-        return None
-    with core.session_factory() as s:
-        user = s.get(StaffUser, uid)
-        return uid if user is not None and user.active else None
+class PageRenderer(Protocol):
+    """The console's `render`: a template in the console's layout, with its security headers."""
+
+    def __call__(self, request: Request, name: str, context: dict[str, Any]) -> Response: ...
+
+
+def _unwired(name: str) -> RuntimeError:
+    return RuntimeError(f"bot.web.{name} comes from the console: serve the bot through kabashoax.web")
+
+
+def staff_user() -> StaffUser:
+    """The logged-in staff member; the composed app puts the console's `current_user` here."""
+    raise _unwired("staff_user")
+
+
+def csrf_check() -> None:
+    """Refuses a state change without the session's CSRF token; the console's `csrf_protect`."""
+    raise _unwired("csrf_check")
+
+
+def page_renderer() -> PageRenderer:
+    """The console's renderer (layout, CSRF token for forms, security headers)."""
+    raise _unwired("page_renderer")
+
+
+StaffDep = Annotated[StaffUser, Depends(staff_user)]
+RendererDep = Annotated[PageRenderer, Depends(page_renderer)]
+
+
+def _address(user: StaffUser) -> str:
+    return f"staff:{user.id}"
 
 
 def _history(core: BotCore, address: str) -> list[dict[str, Any]]:
@@ -128,7 +156,7 @@ def _history(core: BotCore, address: str) -> list[dict[str, Any]]:
         rows = s.exec(
             select(InboundMessage)
             .where(InboundMessage.citizen_id == citizen.id)
-            .order_by(InboundMessage.id.desc())
+            .order_by(col(InboundMessage.id).desc())
             .limit(HISTORY)
         ).all()
         return [
@@ -137,29 +165,15 @@ def _history(core: BotCore, address: str) -> list[dict[str, Any]]:
         ]
 
 
-@router.get("/coba-bot", response_class=HTMLResponse, include_in_schema=False)
-async def coba_bot(request: Request, core: CoreDep) -> Response:
-    uid = await asyncio.to_thread(_staff_id, request, core)
-    if uid is None:
-        return RedirectResponse("/login?next=/coba-bot", status_code=303)
-    session = request.scope["session"]
-    csrf = session.get("csrf") or secrets.token_urlsafe(32)
-    session["csrf"] = csrf
-    history = await asyncio.to_thread(_history, core, f"staff:{uid}")
-    html = templates.get_template("coba_bot.html").render(history=history, csrf=csrf)
-    return HTMLResponse(html)
+@router.get("/coba-bot", include_in_schema=False)
+async def coba_bot(request: Request, user: StaffDep, core: CoreDep, render: RendererDep) -> Response:
+    history = await asyncio.to_thread(_history, core, _address(user))
+    return render(request, "coba_bot.html", {"user": user, "history": history, "static": STATIC_PATH})
 
 
-@router.post("/coba-bot/send", include_in_schema=False)
-async def coba_bot_send(request: Request, core: CoreDep) -> Response:
-    uid = await asyncio.to_thread(_staff_id, request, core)
-    if uid is None:
-        return PlainTextResponse("login required", status_code=401)
+@router.post("/coba-bot/send", include_in_schema=False, dependencies=[Depends(csrf_check)])
+async def coba_bot_send(request: Request, user: StaffDep, core: CoreDep) -> Response:
     form = await request.form()
-    expected = (request.scope.get("session") or {}).get("csrf", "")
-    given = str(form.get("csrf_token") or request.headers.get("x-csrf-token", ""))
-    if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
-        return PlainTextResponse("CSRF token missing or wrong", status_code=403)
     button = form.get("button")
     text = str(form.get("text") or "")
     if button:
@@ -167,7 +181,7 @@ async def coba_bot_send(request: Request, core: CoreDep) -> Response:
     else:
         command, rest = parse_command(text.strip())
         incoming = Incoming(text=rest, command=command)
-    env = Envelope(WEB_CHANNEL, f"web-{uuid.uuid4().hex}", f"staff:{uid}", incoming, {"kind": "web"})
+    env = Envelope(WEB_CHANNEL, f"web-{uuid.uuid4().hex}", _address(user), incoming, {"kind": "web"})
 
     async def shown_on_page(address: str, replies: list[Reply]) -> None:
         """The page shows stored replies; nothing to push."""

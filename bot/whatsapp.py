@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from bot import messages
 from bot.core import Envelope
+from bot.delivery import PermanentError, Recipient, RetryLater, TransientError
 from bot.dialogue import Incoming, Reply, parse_command
-from bot.outbox import PermanentError, Recipient, RetryLater, TransientError
 from bot.settings import BotSettings
 from knowledge_base.models import Notification, utcnow
 
@@ -112,6 +112,9 @@ class WhatsAppClient:
     def __init__(self, settings: BotSettings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=15.0)
+
+    async def initialize(self) -> None:
+        """Nothing to prepare: the Graph API needs no start-up call."""
 
     @property
     def _url(self) -> str:

@@ -78,18 +78,14 @@ def warm_fallback_classifier() -> None:
 
 def with_notifier(app: FastAPI) -> FastAPI:
     """Run the outbox notifier inside the web app's event loop for the app's lifetime."""
-    from bot.cli import notification_senders
+    from bot.delivery import started_senders
     from bot.outbox import Notifier
 
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: FastAPI):  # type: ignore[no-untyped-def]
-        notifier = Notifier(notification_senders())  # type: ignore[arg-type]
-        for sender in notifier.senders.values():
-            bot = getattr(sender, "bot", None)
-            if bot is not None:
-                await bot.initialize()
+        notifier = Notifier(await started_senders())
         stop = asyncio.Event()
         task = asyncio.create_task(notifier.run_forever(stop), name="notifier")
         async with inner(a) as state:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from jinja2 import ChoiceLoader, FileSystemLoader
 
 import bot.web
 import fact_team_console.web
+from fact_team_console.security import csrf_protect, current_user
+from fact_team_console.templating import render, templates
 
 
 def create_app() -> FastAPI:
@@ -13,4 +17,17 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Kabashoax", docs_url=None, redoc_url=None, openapi_url=None)
     fact_team_console.web.install(app)
     app.include_router(bot.web.router)
+    give_bot_pages_the_console_login(app)
     return app
+
+
+def give_bot_pages_the_console_login(app: FastAPI) -> None:
+    """/coba-bot behind the console's own login and CSRF check, rendered by the console's renderer
+    (its layout and security headers): one staff login, with no copy of it in the bot."""
+    app.dependency_overrides[bot.web.staff_user] = current_user
+    app.dependency_overrides[bot.web.csrf_check] = csrf_protect
+    app.dependency_overrides[bot.web.page_renderer] = lambda: render
+    app.mount(bot.web.STATIC_PATH, StaticFiles(directory=bot.web.STATIC_DIR), name="bot")
+    env = templates.env
+    if not isinstance(env.loader, ChoiceLoader) and env.loader is not None:  # once per process
+        env.loader = ChoiceLoader([env.loader, FileSystemLoader(bot.web.TEMPLATE_DIR)])

@@ -69,6 +69,13 @@ class VerdictCandidate:
     published_at: datetime | None
     score: float
 
+    @classmethod
+    def from_verdict(cls, v: Verdict, score: float = 0.0) -> VerdictCandidate:
+        """A verdict row as a candidate, e.g. one a citizen picked by id (then it has no match score)."""
+        if v.id is None:
+            raise ValueError("an unsaved verdict cannot be a candidate")
+        return cls(v.id, v.claim, v.rating, v.summary, v.url, v.published_at, score)
+
 
 @dataclass
 class MatchResult:

@@ -1,12 +1,12 @@
 """The bot's NLU client: Rasa over HTTP with a short timeout and a circuit breaker, else the in-app fallback.
 
-Whatever happens to Rasa (not installed, down, hanging, answering garbage), `parse` returns a result:
-the bot never stops answering. Results say where they came from (`source`), and so do logs and metrics.
+Whatever happens to Rasa (not installed, down, hanging, answering garbage), `parse_sync` returns a
+result: the bot never stops answering. Results say where they came from (`source`), and so do logs
+and metrics.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -45,16 +45,17 @@ class RasaUnavailable(Exception):
 def result_from_rasa(body: object) -> NluResult:
     """Maps Rasa's /model/parse JSON to our result; raises RasaUnavailable on an unexpected shape."""
     try:
-        intent = body["intent"]  # type: ignore[index]
+        if not isinstance(body, dict):
+            raise TypeError(f"body is a {type(body).__name__}")
+        intent = body["intent"]
         name, confidence = intent["name"], float(intent["confidence"])
         ranking = [
-            {"name": r["name"], "confidence": float(r["confidence"])}
-            for r in body.get("intent_ranking", [])  # type: ignore[union-attr]
+            {"name": r["name"], "confidence": float(r["confidence"])} for r in body.get("intent_ranking", [])
         ]
         entities = without_overlaps(
             [
                 {"entity": e["entity"], "value": e["value"], "start": int(e["start"]), "end": int(e["end"])}
-                for e in body.get("entities", [])  # type: ignore[union-attr]
+                for e in body.get("entities", [])
             ]
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -63,7 +64,7 @@ def result_from_rasa(body: object) -> NluResult:
 
 
 class NluClient:
-    """`parse` (async, for the bot) and `parse_sync` (CLI, console); both fall back instead of failing."""
+    """`parse_sync` (the bot core, in its worker thread, and the CLI) falls back instead of failing."""
 
     def __init__(
         self,
@@ -80,18 +81,7 @@ class NluClient:
         self._fallback = fallback
         self._sync: httpx.Client | None = None
 
-    # -- the two entry points -------------------------------------------------------------------------
-
-    async def parse(self, text: str) -> NluResult:
-        text = text[: self.settings.max_chars]
-        if self.use_rasa and text.strip() and self.breaker.allow():
-            try:
-                result = await self._rasa_async(text)
-            except RasaUnavailable as exc:
-                self._failed(exc)
-            else:
-                return self._succeeded(result)
-        return await asyncio.to_thread(self._from_fallback, text)
+    # -- the entry point -----------------------------------------------------------------------------
 
     def parse_sync(self, text: str) -> NluResult:
         text = text[: self.settings.max_chars]
@@ -133,17 +123,6 @@ class NluClient:
                 raise RasaUnavailable("timeout", type(exc).__name__) from exc
             except httpx.HTTPError as exc:
                 raise RasaUnavailable("unreachable", type(exc).__name__) from exc
-
-    async def _rasa_async(self, text: str) -> NluResult:
-        # A client per call: a pooled one belongs to one event loop; loopback connects cost ~0.1 ms.
-        async with httpx.AsyncClient(timeout=self.settings.timeout_s) as http:
-            with LATENCY.labels("rasa").time():
-                try:
-                    return self._check(await http.post(**self._request_args(text)))
-                except httpx.TimeoutException as exc:
-                    raise RasaUnavailable("timeout", type(exc).__name__) from exc
-                except httpx.HTTPError as exc:
-                    raise RasaUnavailable("unreachable", type(exc).__name__) from exc
 
     # -- bookkeeping -----------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +13,7 @@ from sqlmodel import Session
 
 from knowledge_base.db import engine_for, migrate
 from knowledge_base.settings import get_settings
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if not SHARED_DATA.exists():  # CI lays shared/ beside the clone; a developer may point elsewhere
-    SHARED_DATA = Path(os.environ.get("KABASHOAX_SHARED_DATA", "/work/shared/data"))
-POSTGRES_URL = os.environ.get(
-    "KABASHOAX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.helpers.db import POSTGRES_URL, SHARED_DATA
 
 
 @pytest.fixture(scope="session")

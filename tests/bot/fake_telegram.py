@@ -45,6 +45,7 @@ class FakeTelegram:
     retry_after: int = 1
     blocked_chats: set[int] = field(default_factory=set)  # these citizens blocked the bot: 403
     hang_after: int | None = None  # sendMessage calls after this many successful ones never return
+    hanging: int = 0  # calls being held open now
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     port: int = 0
@@ -91,6 +92,8 @@ class FakeTelegram:
                     return JSONResponse(body, 403)
                 done = sum(c.method == "sendMessage" for c in self.calls)
                 hang = self.hang_after is not None and done >= self.hang_after
+                if hang:
+                    self.hanging += 1
             if hang:
                 await asyncio.sleep(3600)
         with self.lock:
@@ -127,7 +130,9 @@ class FakeTelegram:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
         while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "fake Bot API did not start"
             time.sleep(0.02)
         return self
 

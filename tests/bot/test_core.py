@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlmodel import Session, func, select
 
 from bot import citizens, messages
-from bot.core import BotCore, Envelope, session_from
-from bot.dialogue import Incoming, Reply
+from bot.core import BotCore
+from bot.dialogue import Reply
 from knowledge_base.models import (
     Citizen,
     CitizenReport,
@@ -22,27 +22,9 @@ from knowledge_base.models import (
     Verdict,
     utcnow,
 )
-from tests.bot.conftest import bot_settings, stub_services
-
-
-class Outbox:
-    """Records what the channel would have delivered."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.sent: list[tuple[str, list[Reply]]] = []
-        self.fail = fail
-
-    async def __call__(self, address: str, replies: list[Reply]) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise ConnectionError("channel down")
-        self.sent.append((address, replies))
-
-    send = __call__  # also usable where a channel object with `send` is expected
-
-
-def env(ext: str, text: str = "", *, address: str = "555", **kw: object) -> Envelope:
-    return Envelope("telegram", ext, address, Incoming(text=text, **kw))  # type: ignore[arg-type]
+from tests.helpers.bot import Outbox, bot_settings, env
+from tests.helpers.db import reusing
+from tests.helpers.stubs import stub_services
 
 
 def say(core: BotCore, out: Outbox, ext: str, text: str = "", **kw: object) -> list[Reply]:
@@ -149,7 +131,7 @@ def test_many_citizens_asking_the_same_claim_join_one_ticket(core: BotCore, sess
 
 
 def test_rate_limit_replies_politely_once_and_keeps_messages(session: Session) -> None:
-    core = BotCore(stub_services(), bot_settings(BOT_RATE_LIMIT="3/minute"), session_from(session))
+    core = BotCore(stub_services(), bot_settings(BOT_RATE_LIMIT="3/minute"), reusing(session))
     out = Outbox()
     for i in range(6):
         say(core, out, f"r{i}", "halo")
@@ -170,14 +152,14 @@ def test_blocked_citizen_gets_nothing(core: BotCore, session: Session) -> None:
     # The block list setting (env BOT_BLOCKED_PSEUDONYMS='["…"]') works the same for an unflagged citizen.
     say(core, Outbox(), "b2", "halo", address="b-777")
     pid = session.exec(select(Citizen).where(Citizen.address == "b-777")).one().pseudonym
-    listed = BotCore(stub_services(), bot_settings(BOT_BLOCKED_PSEUDONYMS={pid}), session_from(session))
+    listed = BotCore(stub_services(), bot_settings(BOT_BLOCKED_PSEUDONYMS={pid}), reusing(session))
     out = Outbox()
     asyncio.run(listed.handle(env("b3", "halo", address="b-777"), out))
     assert out.sent == []
 
 
 def test_too_long_message_is_refused_politely_but_stored(session: Session) -> None:
-    core = BotCore(stub_services(), bot_settings(BOT_MAX_MESSAGE_CHARS=50), session_from(session))
+    core = BotCore(stub_services(), bot_settings(BOT_MAX_MESSAGE_CHARS=50), reusing(session))
     text = "kabar " * 20
     replies = say(core, Outbox(), "l1", text)
     assert replies[0].text == messages.TOO_LONG.format(limit=50)

@@ -14,23 +14,25 @@ from bot.dialogue import (
     Intent,
     Need,
     Route,
-    VerdictView,
     button_data,
     needs_intent,
     parse_command,
     respond,
     route,
 )
-from tests.bot.conftest import StubAnswer, StubCitation
+from knowledge_base.answer import Answer
+from knowledge_base.matching import VerdictCandidate
+from tests.helpers.stubs import citation
 
 S = {"session": "abcd1234"}
-VERDICT = VerdictView(
+VERDICT = VerdictCandidate(
     7,
     "Air PDAM Kupang tercemar bakteri berbahaya",
     "HOAKS",
     "PDAM memastikan air layak.",
     "https://x.id/a",
     datetime(2026, 1, 9, tzinfo=UTC),
+    score=0.95,
 )
 
 
@@ -87,10 +89,10 @@ def test_too_short_claim_asks_for_the_full_sentence() -> None:
 
 
 def test_answer_found_cites_sources_and_offers_feedback() -> None:
-    cit = StubCitation(
+    cit = citation(
         "Jadwal sampah", "Pemkot Kupang", datetime(2026, 3, 5, tzinfo=UTC), "https://kupangkota.go.id/s"
     )
-    facts = Facts(answer=StubAnswer(True, "Sampah diangkut pagi hari.", [cit]))
+    facts = Facts(answer=Answer(True, "Sampah diangkut pagi hari.", [cit]))
     _, replies = respond(S, Route(Need.answer, text="sampah"), facts, message_id=42, new_session="x")
     assert "Pemkot Kupang, 5 Maret 2026" in replies[0].text
     assert "https://kupangkota.go.id/s" in replies[0].text
@@ -101,7 +103,7 @@ def test_no_answer_is_honest() -> None:
     _, replies = respond(
         S,
         Route(Need.answer, text="x"),
-        Facts(answer=StubAnswer(False, "", [])),
+        Facts(answer=Answer(False, "", [])),
         message_id=1,
         new_session="x",
     )
@@ -109,7 +111,7 @@ def test_no_answer_is_honest() -> None:
 
 
 def test_suggestions_remember_the_claim_and_only_offered_picks_are_valid() -> None:
-    other = VerdictView(9, "Bansos dicairkan lewat link WA", "PENIPUAN", "", None, None)
+    other = VerdictCandidate(9, "Bansos dicairkan lewat link WA", "PENIPUAN", "", None, None, score=0.5)
     rt = Route(Need.match, text="katanya air PDAM ada bakteri")
     state, replies = respond(
         S, rt, Facts(decision="suggest", candidates=[VERDICT, other]), message_id=5, new_session="x"
@@ -150,7 +152,7 @@ def test_never_crashes_and_always_replies(text, forwarded, media, mode, intent, 
     command, rest = parse_command(text)
     incoming = Incoming(text=rest, command=command, media=media, forwarded=forwarded, button=button)
     rt = route(state, incoming, Intent(intent, 0.9))
-    facts = Facts(answer=StubAnswer(False, "", []), decision="none", ask_count=1, candidates=[VERDICT])
+    facts = Facts(answer=Answer(False, "", []), decision="none", ask_count=1, candidates=[VERDICT])
     new_state, replies = respond(state, rt, facts, message_id=3, new_session="ffff0000")
     assert replies and all(r.text.strip() for r in replies)
     assert "session" in new_state

@@ -21,8 +21,9 @@ from bot.telegram import TelegramNotifier, build_application
 from knowledge_base.db import session_scope
 from knowledge_base.models import Article, Claim, Notification, Passage, Source, Verdict
 from knowledge_base.verdicts import import_csv, publish_verdict
-from tests.bot.conftest import bot_settings
 from tests.bot.fake_telegram import FakeTelegram
+from tests.helpers.bot import bot_settings
+from tests.helpers.wait import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -165,13 +166,13 @@ async def test_citizen_journey_over_real_telegram_client(
     fake_telegram.fail_429, fake_telegram.retry_after = 1, 1
     notifier = Notifier({"telegram": TelegramNotifier(application.bot)}, settings)
     await application.bot.initialize()
-    deadline = time.monotonic() + 30
-    while len([m for m in fake_telegram.sent() if "sekolah" in m["text"].lower()]) < 2:
-        assert time.monotonic() < deadline
-        await notifier.run_once()
-        await asyncio.sleep(0.2)
-    await notifier.run_once()
-    await asyncio.sleep(1.5)
+
+    def all_sent() -> bool:  # then no row is left that could be sent a second time
+        with session_scope() as s:
+            rows = s.exec(select(Notification.status).where(Notification.verdict_id == v.id)).all()
+        return len(rows) == 2 and set(rows) == {"sent"}
+
+    await eventually(notifier.run_once, all_sent, what="both notifications to be sent")
     await notifier.run_once()
     notices = [m for m in fake_telegram.sent() if "Dinas Pendidikan" in m["text"]]
     assert sorted(int(m["chat_id"]) for m in notices) == [ani, budi]

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,15 +18,15 @@ from sqlmodel import Session, select
 from telegram import Bot
 
 from bot import messages
-from bot.core import session_from
 from bot.outbox import Notifier, claim_due, render
 from bot.settings import BotSettings
 from bot.telegram import TelegramNotifier
 from knowledge_base.db import engine_for, migrate
-from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, Verdict, utcnow
-from tests.bot.conftest import bot_settings
+from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, OutboxStatus, Verdict, utcnow
 from tests.bot.fake_telegram import FakeTelegram
-from tests.conftest import POSTGRES_URL
+from tests.helpers.bot import bot_settings
+from tests.helpers.db import POSTGRES_URL, reusing
+from tests.helpers.wait import eventually, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +72,13 @@ def mine(session: Session, tag: str) -> list[Notification]:
     return list(session.exec(select(Notification).where(Notification.dedupe_key.startswith(f"{tag}:"))).all())
 
 
+def pending(session: Session, tag: str) -> list[Notification]:
+    """This test's rows still waiting to be delivered (read fresh: the notifier commits through its own
+    use of the session)."""
+    session.expire_all()
+    return [n for n in mine(session, tag) if n.status == OutboxStatus.pending]
+
+
 def test_leases_are_exclusive_and_expire(session: Session) -> None:
     tag = uuid.uuid4().hex[:8]
     seed(session, 3, tag)
@@ -107,7 +113,7 @@ def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Sess
 async def notifier_for(fake: FakeTelegram, session: Session, settings: BotSettings | None = None) -> Notifier:
     tg_bot = Bot(fake.token, base_url=fake.base_url)
     await tg_bot.initialize()
-    return Notifier({"telegram": TelegramNotifier(tg_bot)}, settings or bot_settings(), session_from(session))
+    return Notifier({"telegram": TelegramNotifier(tg_bot)}, settings or bot_settings(), reusing(session))
 
 
 async def test_each_citizen_gets_the_verdict_exactly_once(
@@ -140,9 +146,7 @@ async def test_429_retry_after_is_honoured_and_nothing_is_sent_twice(
     assert all(r.status == "pending" and r.next_attempt_at > utcnow() for r in rows)
     assert "retry after 1" in rows[0].last_error
     assert await notifier.run_once() == 0  # not due yet
-    time.sleep(1.1)
-    while await notifier.run_once():
-        pass
+    await eventually(notifier.run_once, lambda: not pending(session, tag), what="the rows to fall due and go")
     assert to(fake_telegram, citizens) == sorted(int(c.address) for c in citizens)
     assert all(r.status == "sent" for r in mine(session, tag))
 
@@ -156,9 +160,7 @@ async def test_abandoned_lease_is_retried_after_it_expires(
     notifier = await notifier_for(fake_telegram, session)
     await notifier.run_once()
     assert to(fake_telegram, citizens) == []
-    time.sleep(1.1)
-    while await notifier.run_once():
-        pass
+    await eventually(notifier.run_once, lambda: not pending(session, tag), what="the lease to expire")
     assert to(fake_telegram, citizens) == sorted(int(c.address) for c in citizens)
 
 
@@ -220,6 +222,11 @@ def worker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
+def statuses(url: str) -> list[str]:
+    with Session(engine_for(url)) as s:
+        return [n.status for n in s.exec(select(Notification).order_by(Notification.id))]
+
+
 def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -236,13 +243,6 @@ def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.P
     return subprocess.Popen([sys.executable, "-m", "bot", "notify"], cwd=ROOT, env=env)
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_notifier_killed_mid_batch_delivers_everything_once_after_restart(
     worker_db: str, fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -250,10 +250,13 @@ def test_notifier_killed_mid_batch_delivers_everything_once_after_restart(
         _, citizens = seed(s, 12, "kill")
         chats = sorted(int(c.address) for c in citizens)
     fake_telegram.hang_after = 4  # the 5th sendMessage never returns: the worker is stuck mid-batch
+
+    def stuck() -> bool:  # in its 5th call, with the first four marked sent
+        return fake_telegram.hanging == 1 and statuses(worker_db).count("sent") == 4
+
     proc = start_notifier(worker_db, fake_telegram, tmp_path)
     try:
-        wait_for(lambda: len(fake_telegram.sent()) == 4)
-        time.sleep(0.5)
+        wait_until(stuck, what="the worker to hang in its 5th send")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -265,12 +268,11 @@ def test_notifier_killed_mid_batch_delivers_everything_once_after_restart(
         assert sum(r.locked_until is not None for r in rows) >= 1  # the dead worker's leased rows
     fake_telegram.hang_after = None
     proc = start_notifier(worker_db, fake_telegram, tmp_path)
-    try:
-        wait_for(lambda: len(fake_telegram.sent()) >= 12)
-        time.sleep(1.0)  # would a duplicate still arrive?
+    try:  # every row marked sent: nothing is left for this (single) worker to send again
+        wait_until(lambda: statuses(worker_db) == ["sent"] * 12, what="every row to be sent")
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        proc.wait(timeout=20)  # once it has exited, no late duplicate can arrive
     assert sorted(int(m["chat_id"]) for m in fake_telegram.sent()) == chats
     with Session(engine_for(worker_db)) as s:
         assert {r.status for r in s.exec(select(Notification)).all()} == {"sent"}

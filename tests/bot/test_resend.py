@@ -7,10 +7,11 @@ import contextlib
 
 from sqlmodel import Session, select
 
-from bot.core import BotCore, session_from
+from bot.core import BotCore
 from bot.resend import resend_unsent
 from knowledge_base.models import InboundMessage
-from tests.bot.test_core import Outbox, env
+from tests.helpers.bot import Outbox, env
+from tests.helpers.db import reusing
 
 
 def test_unsent_reply_is_delivered_once_later(core: BotCore, session: Session) -> None:
@@ -20,7 +21,7 @@ def test_unsent_reply_is_delivered_once_later(core: BotCore, session: Session) -
     assert msg.replies and msg.replied_at is None
 
     later = Outbox()
-    factory = session_from(session)
+    factory = reusing(session)
     assert asyncio.run(resend_unsent({"telegram": later}, factory, older_than_s=0, max_age_s=3600)) >= 1
     assert [a for a, _ in later.sent] == ["rs-citizen"] and "Sampah diangkut" in later.sent[0][1][0].text
     asyncio.run(resend_unsent({"telegram": later}, factory, older_than_s=0, max_age_s=3600))
@@ -31,7 +32,7 @@ def test_unsent_reply_is_delivered_once_later(core: BotCore, session: Session) -
 def test_fresh_old_or_failed_resends_are_left_for_later(core: BotCore, session: Session) -> None:
     with contextlib.suppress(ConnectionError):
         asyncio.run(core.handle(env("rs2", "halo", address="rs-other"), Outbox(fail=1)))
-    factory = session_from(session)
+    factory = reusing(session)
     quiet = Outbox()
     asyncio.run(resend_unsent({"telegram": quiet}, factory, older_than_s=600, max_age_s=3600))  # too fresh
     asyncio.run(resend_unsent({"telegram": quiet}, factory, older_than_s=0, max_age_s=0))  # too old

@@ -20,8 +20,8 @@ from bot.runtime import get_core
 from bot.settings import get_settings
 from bot.telegram import TelegramChannel
 from knowledge_base.models import InboundMessage
-from tests.bot.conftest import SECRET
 from tests.bot.fake_telegram import FakeTelegram
+from tests.helpers.bot import SECRET
 
 PAYLOADS = sorted((Path("/work/shared/data") / "telegram").glob("*.json"))
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}

@@ -18,12 +18,12 @@ from sqlmodel import Session, select
 import bot.web
 from bot import messages
 from bot.core import BotCore
-from bot.outbox import PermanentError, Recipient, RetryLater
+from bot.delivery import PermanentError, Recipient, RetryLater
 from bot.runtime import get_core, get_whatsapp
 from bot.settings import get_settings
 from bot.whatsapp import WhatsAppClient, verify_signature
 from knowledge_base.models import Citizen, InboundMessage, Notification, utcnow
-from tests.bot.conftest import WA_SECRET, bot_settings
+from tests.helpers.bot import WA_SECRET, bot_settings
 
 DATA = Path("/work/shared/data/whatsapp")
 PAYLOADS = sorted(DATA.glob("wa_*.json"))

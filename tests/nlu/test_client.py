@@ -78,14 +78,6 @@ def test_breaker_opens_after_n_failures_and_stops_calling_rasa(
     assert time.monotonic() - started < 4.0, "five calls without waiting for the 1 s timeout"
 
 
-async def test_async_parse_falls_back_too(
-    client_for: Callable[..., NluClient], black_hole: BlackHole
-) -> None:
-    client = client_for(f"http://127.0.0.1:{black_hole.port}", timeout_s=0.2)
-    result = await client.parse(TEXT)
-    assert (result.source, result.intent) == ("fallback", "check_claim")
-
-
 class _Broken(http.server.BaseHTTPRequestHandler):
     """Answers like a Rasa that is up but broken (500s, or 200 with a body that is not a parse result)."""
 

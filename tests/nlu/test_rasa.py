@@ -66,8 +66,8 @@ def test_training_is_cached_by_config_and_data(rasa_model: Path, rasa_settings: 
         ("thanks a lot", "thanks"),
     ],
 )
-async def test_classifies_over_http(client: NluClient, text: str, intent: str) -> None:
-    result = await client.parse(text)
+def test_classifies_over_http(client: NluClient, text: str, intent: str) -> None:
+    result = client.parse_sync(text)
     assert (result.source, result.intent) == ("rasa", intent)
     assert result.ranking and result.ranking[0]["name"] == intent
 

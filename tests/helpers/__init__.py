@@ -1,0 +1,1 @@
+"""Helpers that test modules import (fixtures stay in the conftest files)."""
