@@ -31,7 +31,6 @@ class Incoming:
     button: str | None = None
     media: str | None = None
     forwarded: bool = False
-    edited: bool = False
 
     @property
     def kind(self) -> str:

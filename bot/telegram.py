@@ -37,10 +37,10 @@ def to_envelope(update: Update) -> Envelope | None:
     msg = update.message or update.edited_message
     if msg is None or msg.chat.type != "private":
         return None
-    return Envelope(CHANNEL, ext, str(msg.chat.id), _incoming(msg, edited=update.edited_message is not None))
+    return Envelope(CHANNEL, ext, str(msg.chat.id), _incoming(msg))
 
 
-def _incoming(msg: Message, *, edited: bool) -> Incoming:
+def _incoming(msg: Message) -> Incoming:
     media = next((k for k in MEDIA_KINDS + OTHER_KINDS if getattr(msg, k, None)), None)
     text = msg.text or msg.caption or ""
     command, rest = parse_command(text) if msg.text else (None, text)
@@ -49,7 +49,6 @@ def _incoming(msg: Message, *, edited: bool) -> Incoming:
         command=command,
         media=media,
         forwarded=msg.forward_origin is not None,
-        edited=edited,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -84,7 +85,7 @@ def with_notifier(app: FastAPI) -> FastAPI:
     inner = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(a: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         notifier = Notifier(await started_senders())
         stop = asyncio.Event()
         task = asyncio.create_task(notifier.run_forever(stop), name="notifier")

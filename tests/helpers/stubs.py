@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core import Services
 from knowledge_base.answer import Answer
@@ -54,7 +54,8 @@ def _candidate(v: Verdict) -> VerdictCandidate:
 
 
 def stub_match(text: str, *, session: Session) -> MatchResult:
-    verdicts = session.exec(select(Verdict).where(Verdict.status == "published").order_by(Verdict.id)).all()
+    published = select(Verdict).where(Verdict.status == "published").order_by(col(Verdict.id))
+    verdicts = session.exec(published).all()
     words = set(text.lower().split())
     scored = sorted(((len(words & set(v.claim.lower().split())), v) for v in verdicts), key=lambda x: -x[0])
     if scored and scored[0][0] >= 4:
@@ -74,6 +75,7 @@ def stub_report(text: str, *, session: Session, citizen_id: int | None, message_
     claim.last_asked_at = utcnow()
     session.add(claim)
     session.flush()
+    assert claim.id is not None
     session.add(CitizenReport(claim_id=claim.id, citizen_id=citizen_id, message_id=message_id, text=text))
     session.flush()
     return claim
