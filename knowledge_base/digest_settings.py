@@ -15,7 +15,6 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-TEMPLATE_FIELDS = ("title", "period", "count", "top", "intro", "link")
 TemplateField = Literal["title", "period", "count", "top", "intro", "link"]
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
