@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fact_team_console.templating import templates
 from knowledge_base.dates import format_date
-from knowledge_base.digest_render import rating_mark, shorten
+from knowledge_base.digest_render import shorten
 from knowledge_base.digest_settings import get_digest_settings
 
 PUBLIC_HEADERS = {
@@ -30,12 +30,17 @@ PUBLIC_HEADERS = {
 
 templates.env.filters["tanggal"] = format_date
 templates.env.filters["shorten"] = shorten
-templates.env.filters["mark"] = rating_mark
+
+
+# An image opened on its own: the browser's viewer styles it inline; nothing can run in it.
+IMAGE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 def public_headers(request: Request, response: Response, max_age: int = 300) -> Response:
     """Security headers; cacheable for everyone unless the request carried a (staff) cookie."""
     response.headers.update(PUBLIC_HEADERS)
+    if response.media_type and response.media_type.startswith("image/"):
+        response.headers["Content-Security-Policy"] = IMAGE_CSP
     shared = "cookie" not in request.headers
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if shared else "private, max-age=60"
     return response

@@ -158,6 +158,12 @@ def short(verdict_id: RowId) -> RedirectResponse:
     return RedirectResponse(f"/cek-fakta/{verdict_id}", status_code=301)
 
 
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    """Browsers ask for it on every page without an icon link (an image opened on its own, too)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/verdicts/{verdict_id}")
 def old_verdict_link(verdict_id: RowId) -> RedirectResponse:
     return RedirectResponse(f"/cek-fakta/{verdict_id}", status_code=301)

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from knowledge_base.dates import MONTHS, WITA, format_date
 from knowledge_base.digest_settings import DigestSettings, get_digest_settings
-from knowledge_base.models import Rating
 
 TELEGRAM_LIMIT = 4096  # sendMessage text, in characters
 WHATSAPP_TEXT_LIMIT = 4096
@@ -27,16 +26,6 @@ UNSUBSCRIBE_PREFIX = "digest:unsub:"
 UNSUBSCRIBE_HINT = "Berhenti langganan: kirim /berhenti"
 DEFAULT_INTRO = "Halo! Ini kabar yang sudah diperiksa {team} pada {period}."
 DEFAULT_OUTRO = "Ragu dengan sebuah kabar? Teruskan ke bot ini, kami bantu periksa. Salam kabas hoaks!"
-RATING_MARK = {
-    Rating.HOAKS: "🔴",
-    Rating.SALAH: "🔴",
-    Rating.PENIPUAN: "🔴",
-    Rating.MENYESATKAN: "🟠",
-    Rating.SEBAGIAN_BENAR: "🟡",
-    Rating.TIDAK_TERBUKTI: "⚪",
-    Rating.SATIRE: "🔵",
-    Rating.BENAR: "🟢",
-}
 
 
 # --------------------------------------------------------------------------- links and short texts
@@ -73,13 +62,6 @@ def one_line(summary: str, limit: int = 160) -> str:
     text = " ".join((summary or "").split())
     first = _SENTENCE_END.split(text, maxsplit=1)[0]
     return shorten(first, limit)
-
-
-def rating_mark(rating: str) -> str:
-    try:
-        return RATING_MARK[Rating(rating)]
-    except ValueError:
-        return "⚪"
 
 
 def period_label(start: datetime, end: datetime) -> str:
@@ -152,7 +134,7 @@ class DigestView:
 
 
 def _entry_block(e: DigestEntry, claim_limit: int, line_limit: int) -> str:
-    head = f"{e.number}. {rating_mark(e.rating)} {e.rating}: {shorten(e.claim, claim_limit)}"
+    head = f"{e.number}. {e.rating}: {shorten(e.claim, claim_limit)}"
     line = shorten(e.line, line_limit)
     if e.checked_by:
         line = f"{line} (diperiksa {e.checked_by})" if line else f"Diperiksa {e.checked_by}"
@@ -167,10 +149,10 @@ def _compose(view: DigestView, footer: list[str], limit: int) -> tuple[str, int]
     """
 
     def build(claim_limit: int, line_limit: int, shown: int) -> str:
-        parts = [f"📰 {view.title}\n{view.period}"]
+        parts = [f"{view.title.upper()}\n{view.period}"]
         if view.correction_of is not None:
             note = f": {view.correction_note.strip()}" if view.correction_note.strip() else ""
-            parts.append(f"⚠️ Koreksi atas {view.correction_of.title}{note}")
+            parts.append(f"KOREKSI atas {view.correction_of.title}{note}")
         if view.intro.strip():
             parts.append(view.intro.strip())
         parts += [_entry_block(e, claim_limit, line_limit) for e in view.entries[:shown]]
@@ -338,7 +320,7 @@ def verdict_post(
     text = "\n\n".join(
         part
         for part in (
-            f"{rating_mark(rating)} Cek fakta: {rating}",
+            f"CEK FAKTA: {rating}",
             f"Kabar: {shorten(claim, 600)}",
             shorten(summary, 2000),
             f"Diperiksa {format_date(published_at)}\n{url}",

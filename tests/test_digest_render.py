@@ -69,8 +69,8 @@ def test_one_line_is_the_first_sentence_cut_at_a_word() -> None:
 
 def test_telegram_message_has_the_entries_and_the_buttons() -> None:
     msg = r.telegram(make_view([entry(1), entry(2, "Lowongan dapur MBG", "PENIPUAN"), entry(3)]))
-    assert msg.text.startswith("📰 Kabar Cek Fakta Kupang\n2–8 Maret 2026")
-    assert "1. 🔴 HOAKS: Air PDAM Kupang tercemar racun" in msg.text
+    assert msg.text.startswith("KABAR CEK FAKTA KUPANG\n2–8 Maret 2026")
+    assert "1. HOAKS: Air PDAM Kupang tercemar racun" in msg.text
     assert "(diperiksa turnbackhoax.id (Mafindo))" in msg.text
     assert "https://cekfakta.kupangkota.go.id/cek-fakta/101" in msg.text
     assert msg.text.rstrip().endswith("Berhenti langganan: kirim /berhenti")
@@ -108,7 +108,7 @@ def test_a_long_digest_fits_one_telegram_message_and_points_to_the_web() -> None
 def test_a_correction_says_what_it_corrects() -> None:
     ref = r.CorrectionRef(3, "Kabar Cek Fakta Kupang, 23 Februari – 1 Maret 2026", r.digest_url(3))
     text = r.plain_text(make_view([entry(1)], correction_of=ref, correction_note="Nomor 1 salah tanggal."))
-    assert "⚠️ Koreksi atas Kabar Cek Fakta Kupang, 23 Februari – 1 Maret 2026: Nomor 1 salah tanggal." in text
+    assert "KOREKSI atas Kabar Cek Fakta Kupang, 23 Februari – 1 Maret 2026: Nomor 1 salah tanggal." in text
     assert "/berhenti" not in text
 
 
@@ -158,7 +158,7 @@ def test_an_empty_template_parameter_is_never_sent_empty() -> None:
 
 def test_a_verdict_post_for_the_channel() -> None:
     post = r.verdict_post(12, "Air PDAM tercemar", "HOAKS", "Uji lab normal.", END)
-    assert post.text.startswith("🔴 Cek fakta: HOAKS") and "Diperiksa 9 Maret 2026" in post.text
+    assert post.text.startswith("CEK FAKTA: HOAKS") and "Diperiksa 9 Maret 2026" in post.text
     assert post.reply_markup()["inline_keyboard"] == [
         [{"text": "Baca selengkapnya", "url": "https://cekfakta.kupangkota.go.id/cek-fakta/12"}]
     ]

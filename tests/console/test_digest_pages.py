@@ -153,7 +153,7 @@ def test_a_comms_officer_drafts_edits_previews_and_publishes(
     telegram = re.search(r'id="preview-telegram">(.*?)</div>', page, re.S)
     assert telegram
     text = telegram.group(1)
-    assert text.startswith("📰 Kabar Cek Fakta Kupang")
+    assert text.startswith("KABAR CEK FAKTA KUPANG")
     assert text.index("Jembatan Liliba") < text.index("Bantuan tunai") < text.index("Air PDAM")
     assert "Tautan itu penipuan; Pemkot tidak membagi uang tunai." in text
     assert "Berhenti langganan: kirim /berhenti" in text
