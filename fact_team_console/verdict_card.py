@@ -87,7 +87,7 @@ def _stamp(label: str, tone: str, font_path: str) -> Image.Image:
     font = _font(font_path, 96 if len(label) <= 8 else 72)
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), label, font=font)
-    w, h = right - left + 80, bottom - top + 56
+    w, h = int(right - left) + 80, int(bottom - top) + 56
     stamp = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(stamp)
     colour = (*TONES.get(tone, TONES["neutral"]), 255)
