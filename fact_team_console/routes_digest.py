@@ -295,6 +295,9 @@ def digest_publish(
     if confirm != "yes":
         flash(request, "Centang konfirmasi dulu: kabar yang terbit tidak bisa diubah lagi.", "error")
         return _back(digest_id, "#publish")
+    # End the read transaction the login check opened: on SQLite a write after a stale read fails as
+    # "locked" when another process (the bot, a second officer) committed in between.
+    session.commit()
     try:
         report = digests.publish(digest_id, session=session, actor_id=user.id)
     except DigestError as exc:
