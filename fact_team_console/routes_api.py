@@ -8,17 +8,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
-from fact_team_console.claimreview import claim_review
 from fact_team_console.security import CurrentUser, DbSession, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.ticket_queue import QueueRow
 from fact_team_console.workflow import WorkflowError
-from knowledge_base.models import ClaimStatus, Verdict, VerdictStatus
+from knowledge_base.models import ClaimStatus
 
 router = APIRouter(prefix="/api", tags=["console"])
 STATUS_PATTERN = "^(open|all|" + "|".join(s.value for s in ClaimStatus) + ")$"
@@ -199,16 +198,3 @@ def api_stats(
         backlog_by_age={b.label: b.value for b in s.backlog_by_age},
         open_total=s.open_total,
     )
-
-
-@router.get("/verdicts/{verdict_id}/claimreview", responses={404: {"description": "Not published"}})
-def api_claimreview(
-    request: Request,
-    verdict_id: RowId,
-    user: CurrentUser,
-    session: DbSession,
-) -> dict[str, Any]:
-    verdict = session.get(Verdict, verdict_id)
-    if verdict is None or verdict.status != VerdictStatus.published:
-        raise HTTPException(404, "verdict not published")
-    return claim_review(verdict, str(request.url_for("verdict_page", verdict_id=verdict_id)))

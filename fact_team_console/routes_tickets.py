@@ -11,13 +11,12 @@ from sqlmodel import Session
 from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import ticket_detail, ticket_queue, workflow
-from fact_team_console.claimreview import claim_review, rating_info
 from fact_team_console.security import MAX_ID, CurrentUser, DbSession, Reviewer, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.templating import flash, render
 from fact_team_console.users import list_users
 from fact_team_console.workflow import VerdictForm, WorkflowError
-from knowledge_base.models import Claim, Role, StaffUser, Verdict, VerdictStatus
+from knowledge_base.models import Claim, Role, StaffUser, Verdict
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 5000
@@ -316,23 +315,4 @@ def reject_ticket(
         claim_id,
         "Tiket ditolak; warga diberi tahu alasannya.",
         lambda: workflow.reject(claim_id, reason, user=user, session=session),
-    )
-
-
-@router.get("/verdicts/{verdict_id}")
-def verdict_page(
-    request: Request,
-    verdict_id: RowId,
-    user: CurrentUser,
-    session: DbSession,
-) -> HTMLResponse:
-    """The verdict as published, with its ClaimReview JSON-LD; holds no citizen data."""
-    verdict = session.get(Verdict, verdict_id)
-    if verdict is None or verdict.status != VerdictStatus.published:
-        raise HTTPException(404, "Vonis tidak ditemukan")
-    data = claim_review(verdict, str(request.url))
-    return render(
-        request,
-        "verdict.html",
-        {"user": user, "v": verdict, "claimreview": data, "info": rating_info(verdict.rating)},
     )

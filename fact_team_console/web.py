@@ -11,7 +11,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from fact_team_console import routes_admin, routes_api, routes_auth, routes_tickets
+from fact_team_console import (
+    routes_admin,
+    routes_api,
+    routes_auth,
+    routes_digest,
+    routes_public,
+    routes_tickets,
+)
 from fact_team_console.security import ForbiddenError, NotAuthenticatedError
 from fact_team_console.settings import get_console_settings
 from fact_team_console.templating import HERE, render
@@ -54,7 +61,8 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
     app.add_exception_handler(ForbiddenError, _forbidden)
-    for module in (routes_auth, routes_tickets, routes_admin, routes_api):
+    app.add_exception_handler(routes_public.Missing, routes_public.missing_page)
+    for module in (routes_auth, routes_tickets, routes_admin, routes_api, routes_digest, routes_public):
         app.include_router(module.router)
 
 

@@ -7,6 +7,7 @@ import typer
 import bot.cli
 import fact_team_console.cli
 import knowledge_base.cli_claims
+import knowledge_base.cli_digest
 import knowledge_base.cli_ingest
 import knowledge_base.cli_search
 import nlu.cli
@@ -21,6 +22,7 @@ for part in (
     knowledge_base.cli_ingest,
     knowledge_base.cli_search,
     knowledge_base.cli_claims,
+    knowledge_base.cli_digest,
     nlu.cli,
     bot.cli,
     fact_team_console.cli,

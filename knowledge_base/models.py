@@ -312,9 +312,15 @@ class Notification(SQLModel, table=True):
     dedupe_key: str = Field(max_length=200, unique=True)
     citizen_id: int | None = Field(default=None, foreign_key="citizen.id", index=True)
     channel: str = Field(max_length=20)
-    kind: str = Field(max_length=30, description="verdict | correction | rejection | digest")
+    kind: str = Field(
+        max_length=30,
+        description="verdict | correction | rejection | digest | digest_channel | verdict_channel",
+    )
     claim_id: int | None = Field(default=None, foreign_key="claim.id")
     verdict_id: int | None = Field(default=None, foreign_key="verdict.id")
+    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    # Rows without a citizen (posts to the city's Telegram channel) name their chat here.
+    channel_target: str | None = Field(default=None, max_length=100)
     body: str = Field(default="", sa_type=sa.Text, description="Rendered at send time when empty")
     status: str = Field(default=OutboxStatus.pending, max_length=20, index=True)
     attempts: int = 0
@@ -356,3 +362,54 @@ class AuditLog(SQLModel, table=True):
     entity: str = Field(max_length=40)
     entity_id: int | None = None
     detail: dict[str, Any] = json_field(dict)
+
+
+# --------------------------------------------------------------------------- digests (comms office)
+
+
+class DigestStatus(StrEnum):
+    draft = "draft"
+    published = "published"
+    discarded = "discarded"
+
+
+class Digest(SQLModel, table=True):
+    """A "Kabar Cek Fakta" issue: verdicts of a period with an intro and a closing text.
+
+    Immutable once published; a correction is a new digest pointing at the one it corrects.
+    `auto_key` is set only on the scheduler's weekly draft (the period's start date): its unique
+    constraint keeps two racing processes from drafting the same week twice.
+    """
+
+    __table_args__ = (sa.UniqueConstraint("auto_key", name="uq_digest_auto_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period_start: datetime = ts(nullable=False)
+    period_end: datetime = ts(nullable=False)
+    intro: str = Field(default="", sa_type=sa.Text)
+    outro: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default=DigestStatus.draft, max_length=20, index=True)
+    auto_key: str | None = Field(default=None, max_length=40)
+    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    published_by_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    correction_of_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    correction_note: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = ts(nullable=False, default_now=True)
+    updated_at: datetime = ts(nullable=False, default_now=True)
+    published_at: datetime | None = ts(index=True)
+
+
+class DigestItem(SQLModel, table=True):
+    """One verdict in a digest, at a position; the `*_snapshot` fields freeze it when published."""
+
+    __table_args__ = (sa.UniqueConstraint("digest_id", "verdict_id", name="uq_digestitem_verdict"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    verdict_id: int = Field(foreign_key="verdict.id", index=True)
+    position: int = 0
+    line_override: str | None = Field(default=None, max_length=300)
+    claim_snapshot: str | None = Field(default=None, sa_type=sa.Text)
+    rating_snapshot: str | None = Field(default=None, max_length=40)
+    line_snapshot: str | None = Field(default=None, max_length=300)
+    verdict_version: int | None = None

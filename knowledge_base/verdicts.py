@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from knowledge_base import near_duplicate
+from knowledge_base.digests import on_verdict_published
 from knowledge_base.models import (
     Citizen,
     CitizenReport,
@@ -314,6 +315,7 @@ def publish_verdict(verdict_id: int, *, session: Session) -> int:
         verdict_id=verdict_id,
         claim_id=verdict.claim_id,
     )
+    on_verdict_published(verdict, session=session)  # the channel post, when configured
     session.flush()
     log.info("verdict %s v%s published, %d notifications", verdict_id, verdict.version, added)
     return added

@@ -113,13 +113,13 @@ def test_checker_drafts_reviewer_publishes_and_outbox_fills(
     rows = session.exec(select(Notification).where(Notification.verdict_id == verdict.id)).all()
     assert len(rows) == 3 and {n.kind for n in rows} == {"verdict"}
 
-    public = client.get(f"/verdicts/{verdict.id}").text
+    public = client.get(f"/cek-fakta/{verdict.id}").text  # the public page (old /verdicts/ links redirect)
     block = re.search(r'<script type="application/ld\+json">(.*?)</script>', public, re.S)
     assert block
     data = json.loads(block.group(1))
     assert data["@type"] == "ClaimReview" and data["reviewRating"]["alternateName"] == "PENIPUAN"
     assert not any(c.address in public for c in session.exec(select(Citizen)) if c.address)
-    assert client.get(f"/api/verdicts/{verdict.id}/claimreview").json()["claimReviewed"] == VERDICT["claim"]
+    assert client.get(f"/cek-fakta/{verdict.id}/claimreview.json").json()["claimReviewed"] == VERDICT["claim"]
 
 
 def test_reviewer_corrects_a_published_verdict(
