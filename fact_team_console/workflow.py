@@ -311,7 +311,7 @@ def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> 
         raise WorkflowError("Tuliskan alasan (minimal 10 karakter); warga akan menerimanya.")
     if len(reason) > MAX_REASON:
         raise WorkflowError(f"Alasan paling panjang {MAX_REASON} karakter.")
-    notified = _kb(verdicts.reject_claim, claim_id, reason, session=session)
+    notified = _kb(tickets.reject_claim, claim_id, reason, session=session)
     audit.record(session, user.id, "claim.reject", "claim", claim_id, reason=reason, notifications=notified)
     return notified
 
