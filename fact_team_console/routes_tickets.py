@@ -5,22 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from starlette.responses import HTMLResponse, Response
 
-from fact_team_console import ticket_detail, ticket_queue, workflow
+from fact_team_console import corrections, ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review, rating_info
+from fact_team_console.forms import form_step
 from fact_team_console.security import MAX_ID, CurrentUser, DbSession, Reviewer, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
-from fact_team_console.templating import flash, render
+from fact_team_console.templating import render
 from fact_team_console.users import list_users
-from fact_team_console.workflow import VerdictForm, WorkflowError
-from knowledge_base.models import Claim, Role, StaffUser, Verdict, VerdictStatus
+from fact_team_console.workflow import VerdictForm
+from knowledge_base.models import Claim, Role, StaffUser, Verdict, VerdictCorrection, VerdictStatus
 
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 5000
+
+
+def verdict_form(
+    claim: str = Form("", max_length=MAX_FIELD),
+    rating: str = Form("", max_length=40),
+    summary: str = Form("", max_length=MAX_FIELD),
+    sources: str = Form("", max_length=MAX_FIELD),
+    expires_on: str = Form("", max_length=20),
+) -> VerdictForm:
+    """The verdict form's fields as typed (a draft and a correction share them)."""
+    return VerdictForm(claim, rating, summary, sources, expires_on)
 
 
 @router.get("/")
@@ -28,26 +40,16 @@ def queue_page(
     request: Request,
     user: CurrentUser,
     session: DbSession,
-    status: str = "open",
-    assignee: str = "",
-    topic: str = Query("", max_length=100),
-    q: str = Query("", max_length=200),
-    sort: ticket_queue.Sort = ticket_queue.Sort.asks,
-    page: int = Query(1, ge=1, le=10_000),
 ) -> HTMLResponse:
-    f = ticket_queue.QueueFilter(status=status, assignee=assignee, topic=topic, q=q, sort=sort, page=page)
+    f, problems = ticket_queue.QueueFilter.corrected(request.query_params)
     size = get_console_settings().queue_page_size
-    try:
-        rows, total = ticket_queue.list_queue(f, session=session, page_size=size)
-        error = None
-    except ValueError as exc:
-        rows, total, error = [], 0, str(exc)
+    rows, total = ticket_queue.list_queue(f, session=session, page_size=size)
     context = {
         "user": user,
         "rows": rows,
         "total": total,
         "f": f,
-        "error": error,
+        "error": f"Filter tidak sah diabaikan ({'; '.join(problems)})." if problems else None,
         "page_size": size,
         "topics": ticket_queue.topics(session),
         "staff": ticket_detail.usernames(session),
@@ -62,26 +64,26 @@ def merge_tickets(
     user: Worker,
     session: DbSession,
     ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
-) -> RedirectResponse:
-    try:
-        target = workflow.merge([i for i in ids if 0 < i <= MAX_ID], user=user, session=session)
-    except WorkflowError as exc:
-        session.rollback()
-        flash(request, str(exc), "error")
-        return RedirectResponse("/", status_code=303)
-    session.commit()
-    flash(request, f"{len(set(ids)) - 1} tiket digabung ke tiket #{target.id}.")
-    return RedirectResponse(f"/tickets/{target.id}", status_code=303)
+) -> Response:
+    return form_step(
+        request,
+        session,
+        lambda: workflow.merge([i for i in ids if 0 < i <= MAX_ID], user=user, session=session),
+        ok=lambda target: f"{len(set(ids)) - 1} tiket digabung ke tiket #{target.id}.",
+        back="/",
+        to=lambda target: f"/tickets/{target.id}",
+    )
 
 
-def _form_from_verdict(
-    verdict: Verdict | None,
+def _form_from(
+    text: Verdict | VerdictCorrection | None,
     claim: Claim,
 ) -> VerdictForm:
-    if verdict is None:
+    """The verdict form filled from a draft, a correction draft or the published text."""
+    if text is None:
         return VerdictForm(claim=claim.text)
-    expires = verdict.expires_at.date().isoformat() if verdict.expires_at else ""
-    return VerdictForm(verdict.claim, verdict.rating, verdict.summary, "\n".join(verdict.sources), expires)
+    expires = text.expires_at.date().isoformat() if text.expires_at else ""
+    return VerdictForm(text.claim, text.rating, text.summary, "\n".join(text.sources), expires)
 
 
 def ticket_page(
@@ -100,7 +102,7 @@ def ticket_page(
     context = {
         "user": user,
         "t": ticket,
-        "form": form or _form_from_verdict(ticket.verdict, ticket.claim),
+        "form": form or _form_from(ticket.correction or ticket.verdict, ticket.claim),
         "assignable": [(u.id, u.username) for u in list_users(session) if u.active and u.role != Role.comms],
     }
     return render(request, "ticket.html", context, status_code=status_code)
@@ -128,25 +130,16 @@ def ticket_evidence(
     return render(request, "_evidence.html", {"ev": ticket_detail.evidence(session, claim_id)})
 
 
-def _back(
-    claim_id: RowId,
-) -> RedirectResponse:
-    return RedirectResponse(f"/tickets/{claim_id}", status_code=303)
+def _typed_again(
+    request: Request, claim_id: int, user: StaffUser, session: Session, form: VerdictForm
+) -> Callable[[str], Response]:
+    """On a refused verdict or correction form: the ticket page again, with what was typed and why (422)."""
 
+    def page(message: str) -> Response:
+        form.errors = [message]
+        return ticket_page(request, claim_id, user, session, form=form, status_code=422)
 
-def _run(
-    request: Request, session: Session, claim_id: int, ok: str, step: Callable[[], object]
-) -> RedirectResponse:
-    """Run one workflow step, commit it, and come back to the ticket with a message either way."""
-    try:
-        step()
-    except WorkflowError as exc:
-        session.rollback()
-        flash(request, str(exc), "error")
-        return _back(claim_id)
-    session.commit()
-    flash(request, ok)
-    return _back(claim_id)
+    return page
 
 
 @router.post("/tickets/{claim_id}/assign", dependencies=[Depends(csrf_protect)])
@@ -156,18 +149,18 @@ def assign_ticket(
     user: Worker,
     session: DbSession,
     assignee: str = Form(""),
-) -> RedirectResponse:
+) -> Response:
     target = (
         user.id
         if assignee == "me"
         else (int(assignee) if assignee.isdigit() and len(assignee) <= 9 else None)
     )
-    return _run(
+    return form_step(
         request,
         session,
-        claim_id,
-        "Penugasan disimpan.",
         lambda: workflow.assign(claim_id, target, user=user, session=session),
+        ok="Penugasan disimpan.",
+        back=f"/tickets/{claim_id}",
     )
 
 
@@ -178,13 +171,13 @@ def topic_ticket(
     user: Worker,
     session: DbSession,
     topic: str = Form("", max_length=200),
-) -> RedirectResponse:
-    return _run(
+) -> Response:
+    return form_step(
         request,
         session,
-        claim_id,
-        "Topik disimpan.",
         lambda: workflow.set_topic(claim_id, topic, user=user, session=session),
+        ok="Topik disimpan.",
+        back=f"/tickets/{claim_id}",
     )
 
 
@@ -195,13 +188,13 @@ def note_ticket(
     user: Worker,
     session: DbSession,
     text: str = Form("", max_length=MAX_FIELD),
-) -> RedirectResponse:
-    return _run(
+) -> Response:
+    return form_step(
         request,
         session,
-        claim_id,
-        "Catatan ditambahkan.",
         lambda: workflow.add_note(claim_id, text, user=user, session=session),
+        ok="Catatan ditambahkan.",
+        back=f"/tickets/{claim_id}",
     )
 
 
@@ -211,23 +204,18 @@ def verdict_ticket(
     claim_id: RowId,
     user: Worker,
     session: DbSession,
-    claim: str = Form("", max_length=MAX_FIELD),
-    rating: str = Form("", max_length=40),
-    summary: str = Form("", max_length=MAX_FIELD),
-    sources: str = Form("", max_length=MAX_FIELD),
-    expires_on: str = Form("", max_length=20),
+    form: Annotated[VerdictForm, Depends(verdict_form)],
     action: str = Form("save"),
 ) -> Response:
-    form = VerdictForm(claim, rating, summary, sources, expires_on)
-    try:
-        workflow.save_draft(claim_id, form, user=user, session=session, submit=action == "submit")
-    except WorkflowError as exc:
-        session.rollback()
-        form.errors = [str(exc)]
-        return ticket_page(request, claim_id, user, session, form=form, status_code=422)
-    session.commit()
-    flash(request, "Vonis dikirim untuk ditinjau." if action == "submit" else "Draf disimpan.")
-    return _back(claim_id)
+    submit = action == "submit"
+    return form_step(
+        request,
+        session,
+        lambda: workflow.save_draft(claim_id, form, user=user, session=session, submit=submit),
+        ok="Vonis dikirim untuk ditinjau." if submit else "Draf disimpan.",
+        back=f"/tickets/{claim_id}",
+        failed=_typed_again(request, claim_id, user, session, form),
+    )
 
 
 def _verdict_claim(
@@ -240,23 +228,30 @@ def _verdict_claim(
     return verdict.claim_id
 
 
+def _correction_claim(
+    session: Session,
+    correction_id: RowId,
+) -> int:
+    correction = session.get(VerdictCorrection, correction_id)
+    if correction is None:
+        raise HTTPException(404, "Koreksi tidak ditemukan")
+    return _verdict_claim(session, correction.verdict_id)
+
+
 @router.post("/verdicts/{verdict_id}/approve", dependencies=[Depends(csrf_protect)])
 def approve_verdict(
     request: Request,
     verdict_id: RowId,
     user: Reviewer,
     session: DbSession,
-) -> RedirectResponse:
-    claim_id = _verdict_claim(session, verdict_id)
-    try:
-        notified = workflow.approve(verdict_id, user=user, session=session)
-    except WorkflowError as exc:
-        session.rollback()
-        flash(request, str(exc), "error")
-        return _back(claim_id)
-    session.commit()
-    flash(request, f"Vonis terbit; {notified} warga akan diberi tahu.")
-    return _back(claim_id)
+) -> Response:
+    return form_step(
+        request,
+        session,
+        lambda: workflow.approve(verdict_id, user=user, session=session),
+        ok=lambda notified: f"Vonis terbit; {notified} warga akan diberi tahu.",
+        back=f"/tickets/{_verdict_claim(session, verdict_id)}",
+    )
 
 
 @router.post("/verdicts/{verdict_id}/send-back", dependencies=[Depends(csrf_protect)])
@@ -266,14 +261,13 @@ def send_back_verdict(
     user: Reviewer,
     session: DbSession,
     reason: str = Form("", max_length=MAX_FIELD),
-) -> RedirectResponse:
-    claim_id = _verdict_claim(session, verdict_id)
-    return _run(
+) -> Response:
+    return form_step(
         request,
         session,
-        claim_id,
-        "Vonis dikembalikan ke penulis.",
         lambda: workflow.send_back(verdict_id, reason, user=user, session=session),
+        ok="Vonis dikembalikan ke penulis.",
+        back=f"/tickets/{_verdict_claim(session, verdict_id)}",
     )
 
 
@@ -281,25 +275,55 @@ def send_back_verdict(
 def correct_verdict(
     request: Request,
     verdict_id: RowId,
+    user: Worker,
+    session: DbSession,
+    form: Annotated[VerdictForm, Depends(verdict_form)],
+    action: str = Form("save"),
+) -> Response:
+    """Draft (or submit for review) a correction; citizens see nothing until someone else approves it."""
+    claim_id = _verdict_claim(session, verdict_id)
+    submit = action == "submit"
+    return form_step(
+        request,
+        session,
+        lambda: corrections.save_correction(verdict_id, form, user=user, session=session, submit=submit),
+        ok="Koreksi dikirim untuk ditinjau." if submit else "Draf koreksi disimpan.",
+        back=f"/tickets/{claim_id}",
+        failed=_typed_again(request, claim_id, user, session, form),
+    )
+
+
+@router.post("/corrections/{correction_id}/approve", dependencies=[Depends(csrf_protect)])
+def approve_correction(
+    request: Request,
+    correction_id: RowId,
     user: Reviewer,
     session: DbSession,
-    claim: str = Form("", max_length=MAX_FIELD),
-    rating: str = Form("", max_length=40),
-    summary: str = Form("", max_length=MAX_FIELD),
-    sources: str = Form("", max_length=MAX_FIELD),
-    expires_on: str = Form("", max_length=20),
 ) -> Response:
-    claim_id = _verdict_claim(session, verdict_id)
-    form = VerdictForm(claim, rating, summary, sources, expires_on)
-    try:
-        notified = workflow.correct(verdict_id, form, user=user, session=session)
-    except WorkflowError as exc:
-        session.rollback()
-        form.errors = [str(exc)]
-        return ticket_page(request, claim_id, user, session, form=form, status_code=422)
-    session.commit()
-    flash(request, f"Koreksi terbit; {notified} warga akan diberi tahu.")
-    return _back(claim_id)
+    return form_step(
+        request,
+        session,
+        lambda: corrections.approve_correction(correction_id, user=user, session=session),
+        ok=lambda notified: f"Koreksi terbit; {notified} warga akan diberi tahu.",
+        back=f"/tickets/{_correction_claim(session, correction_id)}",
+    )
+
+
+@router.post("/corrections/{correction_id}/send-back", dependencies=[Depends(csrf_protect)])
+def send_back_correction(
+    request: Request,
+    correction_id: RowId,
+    user: Reviewer,
+    session: DbSession,
+    reason: str = Form("", max_length=MAX_FIELD),
+) -> Response:
+    return form_step(
+        request,
+        session,
+        lambda: corrections.send_back_correction(correction_id, reason, user=user, session=session),
+        ok="Koreksi dikembalikan ke penulisnya.",
+        back=f"/tickets/{_correction_claim(session, correction_id)}",
+    )
 
 
 @router.post("/tickets/{claim_id}/reject", dependencies=[Depends(csrf_protect)])
@@ -309,13 +333,13 @@ def reject_ticket(
     user: Reviewer,
     session: DbSession,
     reason: str = Form("", max_length=MAX_FIELD),
-) -> RedirectResponse:
-    return _run(
+) -> Response:
+    return form_step(
         request,
         session,
-        claim_id,
-        "Tiket ditolak; warga diberi tahu alasannya.",
         lambda: workflow.reject(claim_id, reason, user=user, session=session),
+        ok="Tiket ditolak; warga diberi tahu alasannya.",
+        back=f"/tickets/{claim_id}",
     )
 
 

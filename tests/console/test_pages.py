@@ -9,7 +9,15 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from knowledge_base.models import AuditLog, Citizen, Notification, StaffUser, Verdict, utcnow
+from knowledge_base.models import (
+    AuditLog,
+    Citizen,
+    Notification,
+    StaffUser,
+    Verdict,
+    VerdictCorrection,
+    utcnow,
+)
 from tests.console.conftest import login, make_claim
 
 XSS = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
@@ -133,8 +141,22 @@ def test_reviewer_corrects_a_published_verdict(
     token = login(client, "tinjau2")
     client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token})
     r = client.post(
-        f"/verdicts/{verdict.id}/correct", data={**VERDICT, "rating": "HOAKS", "csrf_token": token}
+        f"/verdicts/{verdict.id}/correct",
+        data={**VERDICT, "rating": "HOAKS", "csrf_token": token, "action": "submit"},
     )
+    assert r.status_code == 303
+    page = client.get(f"/tickets/{claim.id}").text
+    assert "Koreksi dikirim untuk ditinjau" in page and 'id="approve-correction"' not in page
+    session.expire_all()
+    assert session.get(Verdict, verdict.id).version == 1  # not published by its writer alone
+    correction = session.exec(
+        select(VerdictCorrection).where(VerdictCorrection.verdict_id == verdict.id)
+    ).one()
+
+    client.cookies.clear()
+    token = login(client, "tinjau1")
+    assert 'id="approve-correction"' in client.get(f"/tickets/{claim.id}").text
+    r = client.post(f"/corrections/{correction.id}/approve", data={"csrf_token": token})
     assert r.status_code == 303
     assert "Koreksi terbit; 2 warga" in client.get(f"/tickets/{claim.id}").text
     session.expire_all()
