@@ -53,12 +53,12 @@ def save_correction(
     """Create or update the correction draft of a published verdict; `submit` sends it for review."""
     require_role(user, Role.checker, Role.reviewer)
     verdict = _published(session, verdict_id)
-    checked = validate(form)
-    if checked.same_as(verdict):
-        raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
     correction = open_correction(session, verdict_id)
     if correction is not None and correction.status == VerdictStatus.in_review:
         raise WorkflowError("Koreksi sedang ditinjau; minta peninjau mengembalikannya dulu.")
+    checked = validate(form)
+    if checked.same_as(verdict):
+        raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
     if correction is None:
         correction = VerdictCorrection(
             verdict_id=verdict_id, version=verdict.version + 1, author_id=user.id, **checked.columns()

@@ -51,6 +51,33 @@ def test_queue_sorts_by_asks_and_filters(
     assert bad.status_code == 200 and "unknown status" in bad.text
 
 
+def test_bad_queue_filters_are_reset_on_the_page_and_refused_by_the_api(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    water = make_claim(session, "Air PDAM Kupang tercemar racun", asks=2)
+    power = make_claim(session, "Listrik padam total di Kupang selama seminggu", asks=1)
+    login(client, "cek1")
+    for params in (
+        {"sort": "sideways"},
+        {"page": "0"},
+        {"page": "x"},
+        {"assignee": "abc"},
+        {"assignee": "²"},
+        {"topic": "t" * 101},
+        {"q": "x" * 201},
+        {"status": "nonsense"},
+    ):
+        page = client.get("/", params=params)
+        assert page.status_code == 200, params
+        assert "Filter tidak sah diabaikan" in page.text and f"/tickets/{water.id}" in page.text, params
+        assert client.get("/api/tickets", params=params).status_code == 422, params
+    kept = client.get("/", params={"q": "PDAM", "sort": "sideways"}).text  # the valid part still applies
+    assert f"/tickets/{water.id}" in kept and f"/tickets/{power.id}" not in kept
+    detail = client.get("/api/tickets", params={"status": "nonsense"}).json()["detail"]
+    assert "unknown status" in detail[0]["msg"]
+    assert client.get("/api/tickets", params={"status": "all", "assignee": "none"}).json()["total"] == 2
+
+
 def test_queue_filter_by_assignee_and_htmx_partial(
     client: TestClient, staff: dict[str, StaffUser], session: Session
 ) -> None:
