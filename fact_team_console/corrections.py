@@ -15,7 +15,14 @@ from fact_team_console import audit
 from fact_team_console.errors import WorkflowError, kb_call
 from fact_team_console.inputs import clean
 from fact_team_console.review import add_writers, check_approver, require_role, writers
-from fact_team_console.workflow import TEXT_FIELDS, VerdictForm, add_note, validate
+from fact_team_console.workflow import (
+    TEXT_FIELDS,
+    VerdictForm,
+    add_note,
+    refuse_in_review,
+    validate,
+    write_text,
+)
 from knowledge_base import verdicts
 from knowledge_base.models import Role, StaffUser, Verdict, VerdictCorrection, VerdictStatus, utcnow
 
@@ -54,8 +61,7 @@ def save_correction(
     require_role(user, Role.checker, Role.reviewer)
     verdict = _published(session, verdict_id)
     correction = open_correction(session, verdict_id)
-    if correction is not None and correction.status == VerdictStatus.in_review:
-        raise WorkflowError("Koreksi sedang ditinjau; minta peninjau mengembalikannya dulu.")
+    refuse_in_review(correction, "Koreksi")
     checked = validate(form)
     if checked.same_as(verdict):
         raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
@@ -63,17 +69,9 @@ def save_correction(
         correction = VerdictCorrection(
             verdict_id=verdict_id, version=verdict.version + 1, author_id=user.id, **checked.columns()
         )
-        session.add(correction)
-        session.flush()
         # The correction starts from the published text: its writers' words carry over.
         add_writers(session, verdict_id, correction.version, writers(session, verdict_id, verdict.version))
-    for name, value in checked.columns().items():
-        setattr(correction, name, value)
-    correction.status = VerdictStatus.in_review if submit else VerdictStatus.draft
-    correction.updated_at = utcnow()
-    session.add(correction)
-    session.flush()
-    add_writers(session, verdict_id, correction.version, {user.id or 0})
+    write_text(session, correction, checked, user, submit=submit)
     audit.record(
         session,
         user.id,

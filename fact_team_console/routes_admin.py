@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import audit, dashboard, ticket_detail, users
-from fact_team_console.forms import form_step
+from fact_team_console.forms import Post
 from fact_team_console.passwords import WeakPasswordError
 from fact_team_console.security import MAX_ID, Admin, CurrentUser, DbSession, RowId, csrf_protect
 from fact_team_console.templating import render
@@ -48,9 +50,8 @@ def users_page(
 
 @router.post("/users", dependencies=[Depends(csrf_protect)])
 def add_user(
-    request: Request,
     user: Admin,
-    session: DbSession,
+    post: Post,
     username: str = Form("", max_length=200),
     role: str = Form("", max_length=20),
     password: str = Form("", max_length=1000),
@@ -58,17 +59,15 @@ def add_user(
     def failed(message: str) -> Response:  # the form again, with what was typed (never the password)
         context = {
             "user": user,
-            "users": users.list_users(session),
+            "users": users.list_users(post.session),
             "error": message,
             "new_username": username,
             "new_role": role,
         }
-        return render(request, "users.html", context, status_code=422)
+        return render(post.request, "users.html", context, status_code=422)
 
-    return form_step(
-        request,
-        session,
-        lambda: users.create_user(username, role, password, session=session, by_user_id=user.id),
+    return post.run(
+        partial(users.create_user, username, role, password, session=post.session, by_user_id=user.id),
         ok=lambda created: f"Akun {created.username} ({created.role}) dibuat.",
         back="/users",
         failed=failed,
@@ -77,17 +76,9 @@ def add_user(
 
 
 @router.post("/users/{user_id}/active", dependencies=[Depends(csrf_protect)])
-def toggle_user(
-    request: Request,
-    user_id: RowId,
-    user: Admin,
-    session: DbSession,
-    active: bool = Form(...),
-) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: users.set_active(user_id, active, session=session, by_user_id=user.id),
+def toggle_user(user_id: RowId, user: Admin, post: Post, active: bool = Form(...)) -> Response:
+    return post.run(
+        partial(users.set_active, user_id, active, session=post.session, by_user_id=user.id),
         ok="Akun diaktifkan." if active else "Akun dinonaktifkan.",
         back="/users",
         refusals=(users.UserError,),

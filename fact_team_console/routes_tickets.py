@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -12,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import corrections, ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review, rating_info
-from fact_team_console.forms import form_step
+from fact_team_console.forms import FormPost, Post
 from fact_team_console.security import MAX_ID, CurrentUser, DbSession, Reviewer, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.templating import render
@@ -21,6 +22,7 @@ from fact_team_console.workflow import VerdictForm
 from knowledge_base.models import Claim, Role, StaffUser, Verdict, VerdictCorrection, VerdictStatus
 
 router = APIRouter(include_in_schema=False)
+CSRF = [Depends(csrf_protect)]  # every state change
 MAX_FIELD = 5000
 
 
@@ -33,6 +35,9 @@ def verdict_form(
 ) -> VerdictForm:
     """The verdict form's fields as typed (a draft and a correction share them)."""
     return VerdictForm(claim, rating, summary, sources, expires_on)
+
+
+TypedVerdict = Annotated[VerdictForm, Depends(verdict_form)]
 
 
 @router.get("/")
@@ -58,27 +63,21 @@ def queue_page(
     return render(request, "_queue_rows.html" if partial else "queue.html", context)
 
 
-@router.post("/tickets/merge", dependencies=[Depends(csrf_protect)])
+@router.post("/tickets/merge", dependencies=CSRF)
 def merge_tickets(
-    request: Request,
     user: Worker,
-    session: DbSession,
+    post: Post,
     ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.merge([i for i in ids if 0 < i <= MAX_ID], user=user, session=session),
+    return post.run(
+        lambda: workflow.merge([i for i in ids if 0 < i <= MAX_ID], user=user, session=post.session),
         ok=lambda target: f"{len(set(ids)) - 1} tiket digabung ke tiket #{target.id}.",
         back="/",
         to=lambda target: f"/tickets/{target.id}",
     )
 
 
-def _form_from(
-    text: Verdict | VerdictCorrection | None,
-    claim: Claim,
-) -> VerdictForm:
+def _form_from(text: Verdict | VerdictCorrection | None, claim: Claim) -> VerdictForm:
     """The verdict form filled from a draft, a correction draft or the published text."""
     if text is None:
         return VerdictForm(claim=claim.text)
@@ -131,216 +130,127 @@ def ticket_evidence(
 
 
 def _typed_again(
-    request: Request, claim_id: int, user: StaffUser, session: Session, form: VerdictForm
+    post: FormPost, claim_id: int, user: StaffUser, form: VerdictForm
 ) -> Callable[[str], Response]:
     """On a refused verdict or correction form: the ticket page again, with what was typed and why (422)."""
 
     def page(message: str) -> Response:
         form.errors = [message]
-        return ticket_page(request, claim_id, user, session, form=form, status_code=422)
+        return ticket_page(post.request, claim_id, user, post.session, form=form, status_code=422)
 
     return page
 
 
-@router.post("/tickets/{claim_id}/assign", dependencies=[Depends(csrf_protect)])
-def assign_ticket(
-    request: Request,
-    claim_id: RowId,
-    user: Worker,
-    session: DbSession,
-    assignee: str = Form(""),
-) -> Response:
+@router.post("/tickets/{claim_id}/assign", dependencies=CSRF)
+def assign_ticket(claim_id: RowId, user: Worker, post: Post, assignee: str = Form("")) -> Response:
     target = (
         user.id
         if assignee == "me"
         else (int(assignee) if assignee.isdigit() and len(assignee) <= 9 else None)
     )
-    return form_step(
-        request,
-        session,
-        lambda: workflow.assign(claim_id, target, user=user, session=session),
-        ok="Penugasan disimpan.",
-        back=f"/tickets/{claim_id}",
-    )
+    step = partial(workflow.assign, claim_id, target, user=user, session=post.session)
+    return post.run(step, ok="Penugasan disimpan.", back=f"/tickets/{claim_id}")
 
 
-@router.post("/tickets/{claim_id}/topic", dependencies=[Depends(csrf_protect)])
+@router.post("/tickets/{claim_id}/topic", dependencies=CSRF)
 def topic_ticket(
-    request: Request,
-    claim_id: RowId,
-    user: Worker,
-    session: DbSession,
-    topic: str = Form("", max_length=200),
+    claim_id: RowId, user: Worker, post: Post, topic: str = Form("", max_length=200)
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.set_topic(claim_id, topic, user=user, session=session),
-        ok="Topik disimpan.",
-        back=f"/tickets/{claim_id}",
-    )
+    step = partial(workflow.set_topic, claim_id, topic, user=user, session=post.session)
+    return post.run(step, ok="Topik disimpan.", back=f"/tickets/{claim_id}")
 
 
-@router.post("/tickets/{claim_id}/notes", dependencies=[Depends(csrf_protect)])
+@router.post("/tickets/{claim_id}/notes", dependencies=CSRF)
 def note_ticket(
-    request: Request,
-    claim_id: RowId,
-    user: Worker,
-    session: DbSession,
-    text: str = Form("", max_length=MAX_FIELD),
+    claim_id: RowId, user: Worker, post: Post, text: str = Form("", max_length=MAX_FIELD)
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.add_note(claim_id, text, user=user, session=session),
-        ok="Catatan ditambahkan.",
-        back=f"/tickets/{claim_id}",
-    )
+    step = partial(workflow.add_note, claim_id, text, user=user, session=post.session)
+    return post.run(step, ok="Catatan ditambahkan.", back=f"/tickets/{claim_id}")
 
 
-@router.post("/tickets/{claim_id}/verdict", dependencies=[Depends(csrf_protect)])
+@router.post("/tickets/{claim_id}/verdict", dependencies=CSRF)
 def verdict_ticket(
-    request: Request,
-    claim_id: RowId,
-    user: Worker,
-    session: DbSession,
-    form: Annotated[VerdictForm, Depends(verdict_form)],
-    action: str = Form("save"),
+    claim_id: RowId, user: Worker, post: Post, form: TypedVerdict, action: str = Form("save")
 ) -> Response:
     submit = action == "submit"
-    return form_step(
-        request,
-        session,
-        lambda: workflow.save_draft(claim_id, form, user=user, session=session, submit=submit),
+    return post.run(
+        partial(workflow.save_draft, claim_id, form, user=user, session=post.session, submit=submit),
         ok="Vonis dikirim untuk ditinjau." if submit else "Draf disimpan.",
         back=f"/tickets/{claim_id}",
-        failed=_typed_again(request, claim_id, user, session, form),
+        failed=_typed_again(post, claim_id, user, form),
     )
 
 
-def _verdict_claim(
-    session: Session,
-    verdict_id: RowId,
-) -> int:
+def _verdict_claim(session: Session, verdict_id: int) -> int:
+    """The ticket a verdict's actions come back to (404 for a verdict without one)."""
     verdict = session.get(Verdict, verdict_id)
     if verdict is None or verdict.claim_id is None:
         raise HTTPException(404, "Vonis tidak ditemukan")
     return verdict.claim_id
 
 
-def _correction_claim(
-    session: Session,
-    correction_id: RowId,
-) -> int:
+def _correction_claim(session: Session, correction_id: int) -> int:
     correction = session.get(VerdictCorrection, correction_id)
     if correction is None:
         raise HTTPException(404, "Koreksi tidak ditemukan")
     return _verdict_claim(session, correction.verdict_id)
 
 
-@router.post("/verdicts/{verdict_id}/approve", dependencies=[Depends(csrf_protect)])
-def approve_verdict(
-    request: Request,
-    verdict_id: RowId,
-    user: Reviewer,
-    session: DbSession,
-) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.approve(verdict_id, user=user, session=session),
-        ok=lambda notified: f"Vonis terbit; {notified} warga akan diberi tahu.",
-        back=f"/tickets/{_verdict_claim(session, verdict_id)}",
-    )
+@router.post("/verdicts/{verdict_id}/approve", dependencies=CSRF)
+def approve_verdict(verdict_id: RowId, user: Reviewer, post: Post) -> Response:
+    back = f"/tickets/{_verdict_claim(post.session, verdict_id)}"
+    step = partial(workflow.approve, verdict_id, user=user, session=post.session)
+    return post.run(step, ok=lambda n: f"Vonis terbit; {n} warga akan diberi tahu.", back=back)
 
 
-@router.post("/verdicts/{verdict_id}/send-back", dependencies=[Depends(csrf_protect)])
+@router.post("/verdicts/{verdict_id}/send-back", dependencies=CSRF)
 def send_back_verdict(
-    request: Request,
-    verdict_id: RowId,
-    user: Reviewer,
-    session: DbSession,
-    reason: str = Form("", max_length=MAX_FIELD),
+    verdict_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.send_back(verdict_id, reason, user=user, session=session),
-        ok="Vonis dikembalikan ke penulis.",
-        back=f"/tickets/{_verdict_claim(session, verdict_id)}",
-    )
+    back = f"/tickets/{_verdict_claim(post.session, verdict_id)}"
+    step = partial(workflow.send_back, verdict_id, reason, user=user, session=post.session)
+    return post.run(step, ok="Vonis dikembalikan ke penulis.", back=back)
 
 
-@router.post("/verdicts/{verdict_id}/correct", dependencies=[Depends(csrf_protect)])
+@router.post("/verdicts/{verdict_id}/correct", dependencies=CSRF)
 def correct_verdict(
-    request: Request,
-    verdict_id: RowId,
-    user: Worker,
-    session: DbSession,
-    form: Annotated[VerdictForm, Depends(verdict_form)],
-    action: str = Form("save"),
+    verdict_id: RowId, user: Worker, post: Post, form: TypedVerdict, action: str = Form("save")
 ) -> Response:
     """Draft (or submit for review) a correction; citizens see nothing until someone else approves it."""
-    claim_id = _verdict_claim(session, verdict_id)
+    claim_id = _verdict_claim(post.session, verdict_id)
     submit = action == "submit"
-    return form_step(
-        request,
-        session,
-        lambda: corrections.save_correction(verdict_id, form, user=user, session=session, submit=submit),
+    return post.run(
+        partial(
+            corrections.save_correction, verdict_id, form, user=user, session=post.session, submit=submit
+        ),
         ok="Koreksi dikirim untuk ditinjau." if submit else "Draf koreksi disimpan.",
         back=f"/tickets/{claim_id}",
-        failed=_typed_again(request, claim_id, user, session, form),
+        failed=_typed_again(post, claim_id, user, form),
     )
 
 
-@router.post("/corrections/{correction_id}/approve", dependencies=[Depends(csrf_protect)])
-def approve_correction(
-    request: Request,
-    correction_id: RowId,
-    user: Reviewer,
-    session: DbSession,
-) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: corrections.approve_correction(correction_id, user=user, session=session),
-        ok=lambda notified: f"Koreksi terbit; {notified} warga akan diberi tahu.",
-        back=f"/tickets/{_correction_claim(session, correction_id)}",
-    )
+@router.post("/corrections/{correction_id}/approve", dependencies=CSRF)
+def approve_correction(correction_id: RowId, user: Reviewer, post: Post) -> Response:
+    back = f"/tickets/{_correction_claim(post.session, correction_id)}"
+    step = partial(corrections.approve_correction, correction_id, user=user, session=post.session)
+    return post.run(step, ok=lambda n: f"Koreksi terbit; {n} warga akan diberi tahu.", back=back)
 
 
-@router.post("/corrections/{correction_id}/send-back", dependencies=[Depends(csrf_protect)])
+@router.post("/corrections/{correction_id}/send-back", dependencies=CSRF)
 def send_back_correction(
-    request: Request,
-    correction_id: RowId,
-    user: Reviewer,
-    session: DbSession,
-    reason: str = Form("", max_length=MAX_FIELD),
+    correction_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: corrections.send_back_correction(correction_id, reason, user=user, session=session),
-        ok="Koreksi dikembalikan ke penulisnya.",
-        back=f"/tickets/{_correction_claim(session, correction_id)}",
-    )
+    back = f"/tickets/{_correction_claim(post.session, correction_id)}"
+    step = partial(corrections.send_back_correction, correction_id, reason, user=user, session=post.session)
+    return post.run(step, ok="Koreksi dikembalikan ke penulisnya.", back=back)
 
 
-@router.post("/tickets/{claim_id}/reject", dependencies=[Depends(csrf_protect)])
+@router.post("/tickets/{claim_id}/reject", dependencies=CSRF)
 def reject_ticket(
-    request: Request,
-    claim_id: RowId,
-    user: Reviewer,
-    session: DbSession,
-    reason: str = Form("", max_length=MAX_FIELD),
+    claim_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
 ) -> Response:
-    return form_step(
-        request,
-        session,
-        lambda: workflow.reject(claim_id, reason, user=user, session=session),
-        ok="Tiket ditolak; warga diberi tahu alasannya.",
-        back=f"/tickets/{claim_id}",
-    )
+    step = partial(workflow.reject, claim_id, reason, user=user, session=post.session)
+    return post.run(step, ok="Tiket ditolak; warga diberi tahu alasannya.", back=f"/tickets/{claim_id}")
 
 
 @router.get("/verdicts/{verdict_id}")

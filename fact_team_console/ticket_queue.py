@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -108,13 +109,14 @@ def _where(f: QueueFilter) -> list[sa.ColumnElement[bool]]:
     return clauses
 
 
-def _order(sort: Sort) -> list[sa.ColumnElement]:
-    return {
+def _order(sort: Sort) -> list[sa.UnaryExpression[Any]]:
+    orders: dict[Sort, list[sa.UnaryExpression[Any]]] = {
         Sort.asks: [col(Claim.ask_count).desc(), col(Claim.first_asked_at).asc()],
         Sort.oldest: [col(Claim.first_asked_at).asc()],
         Sort.newest: [col(Claim.first_asked_at).desc()],
         Sort.recent: [col(Claim.last_asked_at).desc()],
-    }[sort]
+    }
+    return orders[sort]
 
 
 def list_queue(f: QueueFilter, *, session: Session, page_size: int = 50) -> tuple[list[QueueRow], int]:

@@ -177,6 +177,31 @@ def add_note(claim_id: int, text: str, *, user: StaffUser, session: Session) -> 
     return note
 
 
+def refuse_in_review(row: Verdict | VerdictCorrection | None, what: str) -> None:
+    """A text under review is frozen: its reviewer sends it back before anyone edits it."""
+    if row is not None and row.status == VerdictStatus.in_review:
+        raise WorkflowError(f"{what} sedang ditinjau; minta peninjau mengembalikannya dulu.")
+
+
+def write_text(
+    session: Session,
+    row: Verdict | VerdictCorrection,
+    checked: CleanVerdict,
+    user: StaffUser,
+    *,
+    submit: bool,
+) -> None:
+    """Put the validated text on a draft, set its review state, and record `user` as one of its writers."""
+    for name, value in checked.columns().items():
+        setattr(row, name, value)
+    row.status = VerdictStatus.in_review if submit else VerdictStatus.draft
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    verdict_id = row.id if isinstance(row, Verdict) else row.verdict_id
+    add_writers(session, verdict_id or 0, row.version, {user.id or 0})
+
+
 def save_draft(
     claim_id: int, form: VerdictForm, *, user: StaffUser, session: Session, submit: bool
 ) -> Verdict:
@@ -187,28 +212,21 @@ def save_draft(
         raise WorkflowError("Tiket sudah ditutup; gunakan koreksi untuk vonis yang terbit.")
     checked = validate(form)
     verdict = current_verdict(session, claim_id)
-    if verdict is not None and verdict.status == VerdictStatus.in_review:
-        raise WorkflowError("Vonis sedang ditinjau; minta peninjau mengembalikannya dulu.")
+    refuse_in_review(verdict, "Vonis")
     if verdict is None or verdict.status != VerdictStatus.draft:
         verdict = Verdict(
             claim_id=claim_id,
             origin="console",
             status=VerdictStatus.draft,
             author_id=user.id,
-            claim=checked.claim,
-            rating=checked.rating,
+            **checked.columns(),
         )
-    for name, value in checked.columns().items():
-        setattr(verdict, name, value)
-    verdict.updated_at = utcnow()
     if submit:
-        verdict.status = VerdictStatus.in_review
         claim.status = ClaimStatus.in_review
     elif claim.status == ClaimStatus.new:
         claim.status = ClaimStatus.investigating
-    session.add_all([verdict, claim])
-    session.flush()
-    add_writers(session, verdict.id or 0, verdict.version, {user.id or 0})
+    session.add(claim)
+    write_text(session, verdict, checked, user, submit=submit)
     action = "verdict.submit" if submit else "verdict.draft"
     audit.record(session, user.id, action, "verdict", verdict.id, claim_id=claim_id, rating=checked.rating)
     return verdict
