@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
 
@@ -196,20 +197,53 @@ def _correction_claim(session: Session, correction_id: int) -> int:
     return _verdict_claim(session, correction.verdict_id)
 
 
-@router.post("/verdicts/{verdict_id}/approve", dependencies=CSRF)
-def approve_verdict(verdict_id: RowId, user: Reviewer, post: Post) -> Response:
-    back = f"/tickets/{_verdict_claim(post.session, verdict_id)}"
-    step = partial(workflow.approve, verdict_id, user=user, session=post.session)
-    return post.run(step, ok=lambda n: f"Vonis terbit; {n} warga akan diberi tahu.", back=back)
+@dataclass(frozen=True)
+class ReviewButtons:
+    """A text waiting for a second person (a draft verdict, a correction): where its two buttons post."""
+
+    path: str  # with {row_id}
+    ticket_of: Callable[[Session, int], int]
+    approve: Callable[..., int]  # returns the notifications queued
+    send_back: Callable[..., object]
+    published: str
+    returned: str
+
+    def add_routes(self) -> None:
+        def approve(row_id: RowId, user: Reviewer, post: Post) -> Response:
+            back = f"/tickets/{self.ticket_of(post.session, row_id)}"
+            step = partial(self.approve, row_id, user=user, session=post.session)
+            return post.run(step, ok=lambda n: f"{self.published}; {n} warga akan diberi tahu.", back=back)
+
+        def send_back(
+            row_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
+        ) -> Response:
+            back = f"/tickets/{self.ticket_of(post.session, row_id)}"
+            step = partial(self.send_back, row_id, reason, user=user, session=post.session)
+            return post.run(step, ok=self.returned, back=back)
+
+        router.add_api_route(f"{self.path}/approve", approve, methods=["POST"], dependencies=CSRF)
+        router.add_api_route(f"{self.path}/send-back", send_back, methods=["POST"], dependencies=CSRF)
 
 
-@router.post("/verdicts/{verdict_id}/send-back", dependencies=CSRF)
-def send_back_verdict(
-    verdict_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
-) -> Response:
-    back = f"/tickets/{_verdict_claim(post.session, verdict_id)}"
-    step = partial(workflow.send_back, verdict_id, reason, user=user, session=post.session)
-    return post.run(step, ok="Vonis dikembalikan ke penulis.", back=back)
+for _buttons in (
+    ReviewButtons(
+        "/verdicts/{row_id}",
+        _verdict_claim,
+        workflow.approve,
+        workflow.send_back,
+        "Vonis terbit",
+        "Vonis dikembalikan ke penulis.",
+    ),
+    ReviewButtons(
+        "/corrections/{row_id}",
+        _correction_claim,
+        corrections.approve_correction,
+        corrections.send_back_correction,
+        "Koreksi terbit",
+        "Koreksi dikembalikan ke penulisnya.",
+    ),
+):
+    _buttons.add_routes()
 
 
 @router.post("/verdicts/{verdict_id}/correct", dependencies=CSRF)
@@ -227,22 +261,6 @@ def correct_verdict(
         back=f"/tickets/{claim_id}",
         failed=_typed_again(post, claim_id, user, form),
     )
-
-
-@router.post("/corrections/{correction_id}/approve", dependencies=CSRF)
-def approve_correction(correction_id: RowId, user: Reviewer, post: Post) -> Response:
-    back = f"/tickets/{_correction_claim(post.session, correction_id)}"
-    step = partial(corrections.approve_correction, correction_id, user=user, session=post.session)
-    return post.run(step, ok=lambda n: f"Koreksi terbit; {n} warga akan diberi tahu.", back=back)
-
-
-@router.post("/corrections/{correction_id}/send-back", dependencies=CSRF)
-def send_back_correction(
-    correction_id: RowId, user: Reviewer, post: Post, reason: str = Form("", max_length=MAX_FIELD)
-) -> Response:
-    back = f"/tickets/{_correction_claim(post.session, correction_id)}"
-    step = partial(corrections.send_back_correction, correction_id, reason, user=user, session=post.session)
-    return post.run(step, ok="Koreksi dikembalikan ke penulisnya.", back=back)
 
 
 @router.post("/tickets/{claim_id}/reject", dependencies=CSRF)

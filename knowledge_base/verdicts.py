@@ -90,6 +90,18 @@ def _enqueue(session: Session, citizens: Iterable[Citizen], key_prefix: str, **f
     return added
 
 
+def _tell_askers(session: Session, verdict: Verdict, kind: str) -> int:
+    """One `kind` notification per asker of this verdict version (dedupe key `kind:id:vN:citizen:C`)."""
+    return _enqueue(
+        session,
+        _askers(session, verdict.claim_id),
+        f"{kind}:{verdict.id}:v{verdict.version}",
+        kind=kind,
+        verdict_id=verdict.id,
+        claim_id=verdict.claim_id,
+    )
+
+
 def _index_circulated_texts(session: Session, verdict: Verdict) -> None:
     """Attach every text citizens sent about the ticket, so the next forward of it matches this verdict."""
     if verdict.claim_id is None:
@@ -127,14 +139,7 @@ def publish_verdict(verdict_id: int, *, session: Session) -> int:
             claim.status = ClaimStatus.published
             claim.closed_at = claim.closed_at or now
             session.add(claim)
-    added = _enqueue(
-        session,
-        _askers(session, verdict.claim_id),
-        f"verdict:{verdict_id}:v{verdict.version}",
-        kind="verdict",
-        verdict_id=verdict_id,
-        claim_id=verdict.claim_id,
-    )
+    added = _tell_askers(session, verdict, "verdict")
     session.flush()
     log.info("verdict %s v%s published, %d notifications", verdict_id, verdict.version, added)
     return added
@@ -171,16 +176,7 @@ def correct_verdict(verdict_id: int, *, session: Session, **changes: Any) -> int
                 session.delete(old)
             session.flush()
             add_text(session, verdict_id, kind, getattr(verdict, kind))
-    added = 0
-    if verdict.status == VerdictStatus.published:
-        added = _enqueue(
-            session,
-            _askers(session, verdict.claim_id),
-            f"correction:{verdict_id}:v{verdict.version}",
-            kind="correction",
-            verdict_id=verdict_id,
-            claim_id=verdict.claim_id,
-        )
+    added = _tell_askers(session, verdict, "correction") if verdict.status == VerdictStatus.published else 0
     session.flush()
     log.info(
         "verdict %s corrected to v%s (%s), %d notifications",

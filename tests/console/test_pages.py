@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from knowledge_base.models import (
     AuditLog,
     Citizen,
+    Claim,
     Notification,
     StaffUser,
     Verdict,
@@ -157,15 +158,20 @@ def test_checker_drafts_reviewer_publishes_and_outbox_fills(
     assert client.get(f"/api/verdicts/{verdict.id}/claimreview").json()["claimReviewed"] == VERDICT["claim"]
 
 
-def test_reviewer_corrects_a_published_verdict(
-    client: TestClient, staff: dict[str, StaffUser], session: Session
-) -> None:
-    claim = make_claim(session, "Jembatan Liliba ditutup permanen", asks=2)
+def _submitted(client: TestClient, session: Session, claim: Claim, *, then: str) -> tuple[Verdict, str]:
+    """cek1 submits VERDICT for the ticket through the form; then `then` logs in (returns their token)."""
     token = login(client, "cek1")
     client.post(f"/tickets/{claim.id}/verdict", data={**VERDICT, "csrf_token": token, "action": "submit"})
     verdict = session.exec(select(Verdict).where(Verdict.claim_id == claim.id)).one()
     client.cookies.clear()
-    token = login(client, "tinjau2")
+    return verdict, login(client, then)
+
+
+def test_reviewer_corrects_a_published_verdict(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Jembatan Liliba ditutup permanen", asks=2)
+    verdict, token = _submitted(client, session, claim, then="tinjau2")
     client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token})
     r = client.post(
         f"/verdicts/{verdict.id}/correct",
@@ -253,11 +259,7 @@ def test_reviewer_sends_back_then_rejects_with_a_reason_citizens_get(
     client: TestClient, staff: dict[str, StaffUser], session: Session
 ) -> None:
     claim = make_claim(session, "Menurut saya pelayanan kantor lurah paling lambat se-Kupang", asks=2)
-    token = login(client, "cek1")
-    client.post(f"/tickets/{claim.id}/verdict", data={**VERDICT, "csrf_token": token, "action": "submit"})
-    verdict = session.exec(select(Verdict).where(Verdict.claim_id == claim.id)).one()
-    client.cookies.clear()
-    token = login(client, "tinjau1")
+    verdict, token = _submitted(client, session, claim, then="tinjau1")
     client.post(f"/verdicts/{verdict.id}/send-back", data={"reason": "Ini opini", "csrf_token": token})
     page = client.get(f"/tickets/{claim.id}").text
     assert "Vonis dikembalikan ke penulis." in page and "Dikembalikan peninjau: Ini opini" in page

@@ -40,6 +40,12 @@ def _kinds(session: Session, verdict_id: int) -> list[str]:
     return sorted(rows)
 
 
+def _correct(
+    session: Session, verdict: Verdict, user: StaffUser, form: VerdictForm, *, submit: bool
+) -> VerdictCorrection:
+    return corrections.save_correction(verdict.id or 0, form, user=user, session=session, submit=submit)
+
+
 def _published(session: Session, staff: dict[str, StaffUser], writer: str, approver: str) -> Verdict:
     claim = make_claim(session, "Air PDAM Kupang ada racun tikus, jangan diminum", asks=3)
     verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff[writer], session=session, submit=True)
@@ -87,9 +93,7 @@ def test_a_reviewer_alone_cannot_correct_a_verdict_to_citizens(
     """(b): a reviewer's HOAKS → BENAR correction waits for another person; citizens get nothing before."""
     verdict = _published(session, staff, writer="cek1", approver="tinjau2")
     texts = set(session.exec(select(VerdictText.text).where(VerdictText.verdict_id == verdict.id)))
-    correction = corrections.save_correction(
-        verdict.id or 0, TRUE, user=staff["tinjau1"], session=session, submit=True
-    )
+    correction = _correct(session, verdict, staff["tinjau1"], TRUE, submit=True)
     session.commit()
     assert (verdict.version, verdict.rating, correction.status) == (1, "HOAKS", "in_review")
     assert _kinds(session, verdict.id or 0) == ["verdict"] * 3
@@ -100,9 +104,7 @@ def test_a_reviewer_alone_cannot_correct_a_verdict_to_citizens(
     with pytest.raises(WorkflowError, match="Peran"):
         corrections.approve_correction(correction.id or 0, user=staff["cek2"], session=session)
     with pytest.raises(WorkflowError, match="sedang ditinjau"):  # no edit slipped in under review
-        corrections.save_correction(
-            verdict.id or 0, HOAX, user=staff["tinjau1"], session=session, submit=False
-        )
+        _correct(session, verdict, staff["tinjau1"], HOAX, submit=False)
     assert verdict.rating == "HOAKS"
 
     assert corrections.approve_correction(correction.id or 0, user=staff["tinjau2"], session=session) == 3
@@ -125,9 +127,7 @@ def test_the_writers_of_the_corrected_version_may_not_approve_the_correction(
 ) -> None:
     """A correction carries the published words over: whoever wrote them is one of its writers too."""
     verdict = _published(session, staff, writer="tinjau1", approver="tinjau2")
-    correction = corrections.save_correction(
-        verdict.id or 0, TRUE, user=staff["tinjau2"], session=session, submit=True
-    )
+    correction = _correct(session, verdict, staff["tinjau2"], TRUE, submit=True)
     assert review.writers(session, verdict.id or 0, 2) == {staff["tinjau1"].id, staff["tinjau2"].id}
     for name in ("tinjau1", "tinjau2"):
         with pytest.raises(WorkflowError, match="peninjau lain"):
@@ -139,17 +139,13 @@ def test_a_correction_sent_back_is_edited_and_approved_by_someone_else(
     session: Session, staff: dict[str, StaffUser]
 ) -> None:
     verdict = _published(session, staff, writer="cek1", approver="tinjau1")
-    correction = corrections.save_correction(
-        verdict.id or 0, TRUE, user=staff["cek2"], session=session, submit=True
-    )
+    correction = _correct(session, verdict, staff["cek2"], TRUE, submit=True)
     corrections.send_back_correction(
         correction.id or 0, "Sebutkan tanggal uji lab", user=staff["tinjau1"], session=session
     )
     assert correction.status == "draft"
     edited = VerdictForm(**{**vars(TRUE), "errors": [], "summary": TRUE.summary + " Uji lab 3 Maret."})
-    again = corrections.save_correction(
-        verdict.id or 0, edited, user=staff["cek2"], session=session, submit=True
-    )
+    again = _correct(session, verdict, staff["cek2"], edited, submit=True)
     assert again.id == correction.id and again.version == 2
     assert corrections.approve_correction(correction.id or 0, user=staff["tinjau1"], session=session) == 3
     assert verdict.summary.endswith("Uji lab 3 Maret.")
