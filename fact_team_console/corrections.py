@@ -109,10 +109,12 @@ def send_back_correction(
     return correction
 
 
-def approve_correction(correction_id: int, *, user: StaffUser, session: Session) -> int:
+def approve_correction(
+    correction_id: int, *, user: StaffUser, session: Session, seen: str | None = None
+) -> int:
     """Four-eyes: someone who wrote none of the correction publishes it; returns notifications queued."""
     correction = _in_review(session, correction_id)
-    check_approver(session, correction.verdict_id, correction.version, user)
+    check_approver(session, correction, user, seen)
     verdict = _published(session, correction.verdict_id)
     if verdict.version + 1 != correction.version:
         raise WorkflowError("Vonis sudah berubah sejak koreksi ini ditulis; tulis koreksinya lagi.")

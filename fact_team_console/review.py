@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from fact_team_console.errors import WorkflowError
-from knowledge_base.models import Role, StaffUser, VerdictContributor
+from knowledge_base.models import Role, StaffUser, Verdict, VerdictContributor, VerdictCorrection
 
 FOUR_EYES = "Vonis harus disetujui peninjau lain yang tidak ikut menulisnya."
 
@@ -41,8 +41,17 @@ def add_writers(session: Session, verdict_id: int, version: int, staff_ids: set[
             continue
 
 
-def check_approver(session: Session, verdict_id: int, version: int, user: StaffUser) -> None:
-    """A reviewer (or admin) who wrote none of this version may approve it."""
+def check_approver(
+    session: Session, text: Verdict | VerdictCorrection, user: StaffUser, seen: str | None
+) -> None:
+    """A reviewer (or admin) who wrote none of this version may approve it, as they saw it.
+
+    `seen` is the text's `updated_at` when the approval form was shown: a text sent back and changed
+    since is not approved unseen.
+    """
     require_role(user, Role.reviewer)
-    if user.id in writers(session, verdict_id, version):
+    verdict_id = text.id if isinstance(text, Verdict) else text.verdict_id
+    if user.id in writers(session, verdict_id or 0, text.version):
         raise WorkflowError(FOUR_EYES)
+    if seen is not None and seen != text.updated_at.isoformat():
+        raise WorkflowError("Teks ini berubah sejak Anda membukanya; periksa lagi sebelum menyetujui.")

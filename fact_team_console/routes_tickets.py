@@ -209,9 +209,11 @@ class ReviewButtons:
     returned: str
 
     def add_routes(self) -> None:
-        def approve(row_id: RowId, user: Reviewer, post: Post) -> Response:
+        def approve(
+            row_id: RowId, user: Reviewer, post: Post, seen: str = Form("", max_length=40)
+        ) -> Response:
             back = f"/tickets/{self.ticket_of(post.session, row_id)}"
-            step = partial(self.approve, row_id, user=user, session=post.session)
+            step = partial(self.approve, row_id, user=user, session=post.session, seen=seen or None)
             return post.run(step, ok=lambda n: f"{self.published}; {n} warga akan diberi tahu.", back=back)
 
         def send_back(

@@ -248,12 +248,12 @@ def send_back(verdict_id: int, reason: str, *, user: StaffUser, session: Session
     return verdict
 
 
-def approve(verdict_id: int, *, user: StaffUser, session: Session) -> int:
+def approve(verdict_id: int, *, user: StaffUser, session: Session, seen: str | None = None) -> int:
     """Four-eyes publication: a reviewer who wrote none of the draft approves it; returns notifications."""
     verdict = session.get(Verdict, verdict_id)
     if verdict is None or verdict.status != VerdictStatus.in_review:
         raise WorkflowError("Hanya vonis yang sedang ditinjau bisa disetujui.")
-    check_approver(session, verdict_id, verdict.version, user)
+    check_approver(session, verdict, user, seen)
     verdict.reviewer_id = user.id
     session.add(verdict)
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +86,35 @@ def test_the_first_writer_sees_no_approve_button_and_the_post_is_refused(
     assert r.status_code == 303 and "peninjau lain" in client.get(f"/tickets/{claim.id}").text
     session.expire_all()
     assert session.get(Verdict, verdict.id).status == "in_review"
+
+
+def test_a_text_changed_after_the_reviewer_opened_it_is_not_approved_unseen(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Harga BBM di Kupang naik jadi Rp 20 ribu besok", asks=1)
+    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff["cek1"], session=session, submit=True)
+    session.commit()
+    token = login(client, "tinjau1")
+    seen = re.search(r'name="seen" value="([^"]+)"', client.get(f"/tickets/{claim.id}").text)
+    assert seen
+    # Meanwhile another reviewer sends it back and the checker changes the rating.
+    workflow.send_back(verdict.id or 0, "", user=staff["tinjau2"], session=session)
+    workflow.save_draft(claim.id or 0, TRUE, user=staff["cek1"], session=session, submit=True)
+    session.commit()
+    stale = client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token, "seen": seen.group(1)})
+    assert (
+        stale.status_code == 303
+        and "berubah sejak Anda membukanya" in client.get(f"/tickets/{claim.id}").text
+    )
+    session.expire_all()
+    assert session.get(Verdict, verdict.id).status == "in_review"
+    fresh = re.search(r'name="seen" value="([^"]+)"', client.get(f"/tickets/{claim.id}").text)
+    assert fresh and fresh.group(1) != seen.group(1)
+    client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token, "seen": fresh.group(1)})
+    session.expire_all()
+    assert session.get(Verdict, verdict.id).rating == "BENAR" and _kinds(session, verdict.id or 0) == [
+        "verdict"
+    ]
 
 
 def test_a_reviewer_alone_cannot_correct_a_verdict_to_citizens(
