@@ -47,9 +47,20 @@ def _correct(
     return corrections.save_correction(verdict.id or 0, form, user=user, session=session, submit=submit)
 
 
+def _drafted(
+    session: Session, staff: dict[str, StaffUser], text: str, *writers: str, asks: int = 1
+) -> Verdict:
+    """A ticket whose draft each writer saves in turn, unchanged; the last one submits it for review."""
+    claim = make_claim(session, text, asks=asks)
+    for name in writers[:-1]:
+        workflow.save_draft(claim.id or 0, HOAX, user=staff[name], session=session, submit=False)
+    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff[writers[-1]], session=session, submit=True)
+    session.commit()
+    return verdict
+
+
 def _published(session: Session, staff: dict[str, StaffUser], writer: str, approver: str) -> Verdict:
-    claim = make_claim(session, "Air PDAM Kupang ada racun tikus, jangan diminum", asks=3)
-    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff[writer], session=session, submit=True)
+    verdict = _drafted(session, staff, "Air PDAM Kupang ada racun tikus, jangan diminum", writer, asks=3)
     workflow.approve(verdict.id or 0, user=staff[approver], session=session)
     session.commit()
     return verdict
@@ -59,9 +70,7 @@ def test_a_draft_resubmitted_unchanged_by_another_is_not_approved_by_its_first_w
     session: Session, staff: dict[str, StaffUser]
 ) -> None:
     """(a): reviewer A drafts, checker B resubmits it unchanged; A may not approve A's own words."""
-    claim = make_claim(session, "Gempa besar akan melanda Kupang malam ini menurut BMKG", asks=2)
-    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff["tinjau1"], session=session, submit=False)
-    workflow.save_draft(claim.id or 0, HOAX, user=staff["cek1"], session=session, submit=True)
+    verdict = _drafted(session, staff, "Gempa besar melanda Kupang malam ini", "tinjau1", "cek1", asks=2)
     assert verdict.status == "in_review" and verdict.author_id == staff["tinjau1"].id  # who started it
     assert review.writers(session, verdict.id or 0, 1) == {staff["tinjau1"].id, staff["cek1"].id}
 
@@ -74,16 +83,14 @@ def test_a_draft_resubmitted_unchanged_by_another_is_not_approved_by_its_first_w
 def test_the_first_writer_sees_no_approve_button_and_the_post_is_refused(
     client: TestClient, staff: dict[str, StaffUser], session: Session
 ) -> None:
-    claim = make_claim(session, "Sekolah di Kupang libur sebulan karena wabah", asks=1)
-    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff["tinjau1"], session=session, submit=False)
-    workflow.save_draft(claim.id or 0, HOAX, user=staff["cek1"], session=session, submit=True)
-    session.commit()
+    verdict = _drafted(session, staff, "Sekolah di Kupang libur sebulan karena wabah", "tinjau1", "cek1")
+    ticket = f"/tickets/{verdict.claim_id}"
     token = login(client, "tinjau1")
-    page = client.get(f"/tickets/{claim.id}").text
+    page = client.get(ticket).text
     assert 'id="approve"' not in page and "Anda ikut menulis vonis ini" in page
     assert "cek1, tinjau1" in page  # every writer named, not only the last to save
     r = client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token})
-    assert r.status_code == 303 and "peninjau lain" in client.get(f"/tickets/{claim.id}").text
+    assert r.status_code == 303 and "peninjau lain" in client.get(ticket).text
     session.expire_all()
     assert session.get(Verdict, verdict.id).status == "in_review"
 
@@ -91,30 +98,25 @@ def test_the_first_writer_sees_no_approve_button_and_the_post_is_refused(
 def test_a_text_changed_after_the_reviewer_opened_it_is_not_approved_unseen(
     client: TestClient, staff: dict[str, StaffUser], session: Session
 ) -> None:
-    claim = make_claim(session, "Harga BBM di Kupang naik jadi Rp 20 ribu besok", asks=1)
-    verdict = workflow.save_draft(claim.id or 0, HOAX, user=staff["cek1"], session=session, submit=True)
-    session.commit()
+    verdict = _drafted(session, staff, "Harga BBM di Kupang naik jadi Rp 20 ribu besok", "cek1")
+    claim_id, ticket = verdict.claim_id or 0, f"/tickets/{verdict.claim_id}"
     token = login(client, "tinjau1")
-    seen = re.search(r'name="seen" value="([^"]+)"', client.get(f"/tickets/{claim.id}").text)
+    seen = re.search(r'name="seen" value="([^"]+)"', client.get(ticket).text)
     assert seen
     # Meanwhile another reviewer sends it back and the checker changes the rating.
     workflow.send_back(verdict.id or 0, "", user=staff["tinjau2"], session=session)
-    workflow.save_draft(claim.id or 0, TRUE, user=staff["cek1"], session=session, submit=True)
+    workflow.save_draft(claim_id, TRUE, user=staff["cek1"], session=session, submit=True)
     session.commit()
     stale = client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token, "seen": seen.group(1)})
-    assert (
-        stale.status_code == 303
-        and "berubah sejak Anda membukanya" in client.get(f"/tickets/{claim.id}").text
-    )
+    assert stale.status_code == 303 and "berubah sejak Anda membukanya" in client.get(ticket).text
     session.expire_all()
     assert session.get(Verdict, verdict.id).status == "in_review"
-    fresh = re.search(r'name="seen" value="([^"]+)"', client.get(f"/tickets/{claim.id}").text)
+    fresh = re.search(r'name="seen" value="([^"]+)"', client.get(ticket).text)
     assert fresh and fresh.group(1) != seen.group(1)
     client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token, "seen": fresh.group(1)})
     session.expire_all()
-    assert session.get(Verdict, verdict.id).rating == "BENAR" and _kinds(session, verdict.id or 0) == [
-        "verdict"
-    ]
+    assert session.get(Verdict, verdict.id).rating == "BENAR"
+    assert _kinds(session, verdict.id or 0) == ["verdict"]
 
 
 def test_a_reviewer_alone_cannot_correct_a_verdict_to_citizens(
