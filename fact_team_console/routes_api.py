@@ -14,10 +14,10 @@ from sqlmodel import Session
 
 from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
 from fact_team_console.claimreview import claim_review
+from fact_team_console.errors import WorkflowError
 from fact_team_console.security import CurrentUser, DbSession, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.ticket_queue import QueueRow
-from fact_team_console.workflow import WorkflowError
 from knowledge_base.models import Verdict, VerdictStatus
 
 router = APIRouter(prefix="/api", tags=["console"])
