@@ -86,7 +86,7 @@ def seed(data_dir: Path) -> list[str]:
     """A fresh migrated database with real verdicts and Kupang passages; returns circulated messages."""
     from knowledge_base.db import migrate, session_scope
     from knowledge_base.models import Article, Passage, Source
-    from knowledge_base.verdicts import import_csv
+    from knowledge_base.verdict_import import import_csv
 
     migrate()
     with (SHARED / "factchecks" / "turnbackhoax_dev.csv").open(encoding="utf-8") as f:

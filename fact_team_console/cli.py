@@ -69,7 +69,12 @@ def console(
     factory = app_factory()
     typer.echo(f"serving {factory} at http://{host or settings.host}:{port or settings.port}")
     uvicorn.run(
-        factory, factory=True, host=host or settings.host, port=port or settings.port, proxy_headers=True
+        factory,
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,  # uvicorn's default trusts any local client
     )
 
 

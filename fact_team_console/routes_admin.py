@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
 from fact_team_console import audit, dashboard, ticket_detail, users
+from fact_team_console.forms import Post
 from fact_team_console.passwords import WeakPasswordError
 from fact_team_console.security import MAX_ID, Admin, CurrentUser, DbSession, RowId, csrf_protect
-from fact_team_console.templating import flash, render
+from fact_team_console.templating import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,44 +50,36 @@ def users_page(
 
 @router.post("/users", dependencies=[Depends(csrf_protect)])
 def add_user(
-    request: Request,
     user: Admin,
-    session: DbSession,
+    post: Post,
     username: str = Form("", max_length=200),
     role: str = Form("", max_length=20),
     password: str = Form("", max_length=1000),
 ) -> Response:
-    try:
-        created = users.create_user(username, role, password, session=session, by_user_id=user.id)
-    except (users.UserError, WeakPasswordError) as exc:
-        session.rollback()
+    def failed(message: str) -> Response:  # the form again, with what was typed (never the password)
         context = {
             "user": user,
-            "users": users.list_users(session),
-            "error": str(exc),
+            "users": users.list_users(post.session),
+            "error": message,
             "new_username": username,
             "new_role": role,
         }
-        return render(request, "users.html", context, status_code=422)
-    session.commit()
-    flash(request, f"Akun {created.username} ({created.role}) dibuat.")
-    return RedirectResponse("/users", status_code=303)
+        return render(post.request, "users.html", context, status_code=422)
+
+    return post.run(
+        partial(users.create_user, username, role, password, session=post.session, by_user_id=user.id),
+        ok=lambda created: f"Akun {created.username} ({created.role}) dibuat.",
+        back="/users",
+        failed=failed,
+        refusals=(users.UserError, WeakPasswordError),
+    )
 
 
 @router.post("/users/{user_id}/active", dependencies=[Depends(csrf_protect)])
-def toggle_user(
-    request: Request,
-    user_id: RowId,
-    user: Admin,
-    session: DbSession,
-    active: bool = Form(...),
-) -> RedirectResponse:
-    try:
-        users.set_active(user_id, active, session=session, by_user_id=user.id)
-    except users.UserError as exc:
-        session.rollback()
-        flash(request, str(exc), "error")
-        return RedirectResponse("/users", status_code=303)
-    session.commit()
-    flash(request, "Akun diaktifkan." if active else "Akun dinonaktifkan.")
-    return RedirectResponse("/users", status_code=303)
+def toggle_user(user_id: RowId, user: Admin, post: Post, active: bool = Form(...)) -> Response:
+    return post.run(
+        partial(users.set_active, user_id, active, session=post.session, by_user_id=user.id),
+        ok="Akun diaktifkan." if active else "Akun dinonaktifkan.",
+        back="/users",
+        refusals=(users.UserError,),
+    )

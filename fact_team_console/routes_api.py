@@ -6,21 +6,19 @@ State changes need the session cookie and the `X-CSRF-Token` header, like htmx r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
+from fact_team_console.errors import WorkflowError
 from fact_team_console.security import CurrentUser, DbSession, RowId, Worker, csrf_protect
 from fact_team_console.settings import get_console_settings
 from fact_team_console.ticket_queue import QueueRow
-from fact_team_console.workflow import WorkflowError
-from knowledge_base.models import ClaimStatus
 
 router = APIRouter(prefix="/api", tags=["console"])
-STATUS_PATTERN = "^(open|all|" + "|".join(s.value for s in ClaimStatus) + ")$"
 
 
 class TicketPage(BaseModel):
@@ -84,14 +82,8 @@ class StatsOut(BaseModel):
 def api_tickets(
     user: CurrentUser,
     session: DbSession,
-    status: str = Query("open", pattern=STATUS_PATTERN),
-    assignee: str = Query("", pattern=r"^(|none|\d{1,9})$"),
-    topic: str = Query("", max_length=100),
-    q: str = Query("", max_length=200),
-    sort: ticket_queue.Sort = ticket_queue.Sort.asks,
-    page: int = Query(1, ge=1, le=10_000),
+    f: Annotated[ticket_queue.QueueFilter, Query()],
 ) -> TicketPage:
-    f = ticket_queue.QueueFilter(status=status, assignee=assignee, topic=topic, q=q, sort=sort, page=page)
     rows, total = ticket_queue.list_queue(
         f, session=session, page_size=get_console_settings().queue_page_size
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
-from fact_team_console.security import DbSession, csrf_protect, login_allowed_from
+from fact_team_console.security import DbSession, client_address, csrf_protect, login_allowed_from
 from fact_team_console.templating import render
 from fact_team_console.users import authenticate
 
@@ -45,8 +45,7 @@ def login(
     password: str = Form("", max_length=1000),
     next: str = Form("/", max_length=1000),
 ) -> Response:
-    ip = request.client.host if request.client else "unknown"
-    if not login_allowed_from(ip):
+    if not login_allowed_from(client_address(request)):
         log.warning("login throttled for client address")
         context = {
             "next": _safe_next(next),

@@ -100,6 +100,16 @@ async def csrf_protect(request: Request) -> None:
         raise ForbiddenError("missing or wrong CSRF token")
 
 
+def client_address(request: Request) -> str:
+    """The client's address for the per-address login limit.
+
+    A forwarded address counts only when a proxy in `FORWARDED_ALLOW_IPS` sent it: `web.install`
+    resolves it with uvicorn's own ProxyHeadersMiddleware from that setting, and the servers
+    (`kabashoax console`, `kabashoax run`) give uvicorn the same list, so both agree.
+    """
+    return request.client.host if request.client else "unknown"
+
+
 @lru_cache
 def _ip_limiter() -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(MemoryStorage())

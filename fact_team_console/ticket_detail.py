@@ -9,10 +9,19 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from fact_team_console import audit
+from fact_team_console import audit, corrections, review
 from fact_team_console.workflow import current_verdict
 from knowledge_base import tickets
-from knowledge_base.models import AuditLog, Citizen, CitizenReport, Claim, ClaimNote, StaffUser, Verdict
+from knowledge_base.models import (
+    AuditLog,
+    Citizen,
+    CitizenReport,
+    Claim,
+    ClaimNote,
+    StaffUser,
+    Verdict,
+    VerdictCorrection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +50,14 @@ class Ticket:
     messages: list[Message]
     notes: list[Note]
     verdict: Verdict | None
-    verdict_author: str | None
     history: list[AuditLog]
     usernames: dict[int, str] = field(default_factory=dict)
+    writers: set[int] = field(default_factory=set)  # of the verdict's current version
+    correction: VerdictCorrection | None = None  # of the published verdict, being written or reviewed
+    correction_writers: set[int] = field(default_factory=set)
+
+    def names(self, ids: set[int]) -> str:
+        return ", ".join(sorted(self.usernames.get(i, "?") for i in ids)) or "–"
 
 
 def usernames(session: Session) -> dict[int, str]:
@@ -83,19 +97,23 @@ def load(session: Session, claim_id: int) -> Ticket | None:
     names = usernames(session)
     verdict = current_verdict(session, claim_id)
     history = audit.recent(session, entity="claim", entity_id=claim_id, limit=50)
-    if verdict is not None:
-        history += audit.recent(session, entity="verdict", entity_id=verdict.id, limit=50)
-        history.sort(key=lambda a: (a.at, a.id or 0), reverse=True)
-    return Ticket(
+    ticket = Ticket(
         claim=claim,
         assignee=names.get(claim.assignee_id) if claim.assignee_id else None,
         messages=messages(session, claim_id),
         notes=notes(session, claim_id, names),
         verdict=verdict,
-        verdict_author=names.get(verdict.author_id or 0) if verdict else None,
         history=history,
         usernames=names,
     )
+    if verdict is not None and verdict.id is not None:
+        history += audit.recent(session, entity="verdict", entity_id=verdict.id, limit=50)
+        history.sort(key=lambda a: (a.at, a.id or 0), reverse=True)
+        ticket.writers = review.writers(session, verdict.id, verdict.version)
+        ticket.correction = corrections.open_correction(session, verdict.id)
+        if ticket.correction is not None:
+            ticket.correction_writers = review.writers(session, verdict.id, ticket.correction.version)
+    return ticket
 
 
 def evidence(session: Session, claim_id: int) -> dict[str, Any]:

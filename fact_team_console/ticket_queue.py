@@ -1,12 +1,19 @@
-"""The triage queue: open tickets with filters, sorting and paging, read straight from the database."""
+"""The triage queue: open tickets with filters, sorting and paging, read straight from the database.
+
+`QueueFilter` is the one declaration of the filters: the API takes it as its query model (bad values:
+422), the page corrects bad values to their defaults and says which (`QueueFilter.corrected`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlmodel import Session, col, func, select
 
 from fact_team_console.inputs import clean
@@ -22,19 +29,46 @@ class Sort(StrEnum):
     recent = "recent"
 
 
-@dataclass
-class QueueFilter:
-    """What the queue shows. `status="open"` means every status still waiting for the team."""
+STATUSES = ("open", "all", *(s.value for s in ClaimStatus))
 
-    status: str = "open"
-    assignee: str = ""  # "" any, "none" unassigned, or a user id
-    topic: str = ""
-    q: str = ""
+
+class QueueFilter(BaseModel):
+    """What the queue shows, for the page and the API alike. `status="open"`: every status still waiting."""
+
+    status: str = Field("open", pattern="^(" + "|".join(STATUSES) + ")$")
+    assignee: str = Field(
+        "", pattern=r"^(|none|[0-9]{1,9})$", description="empty: anyone; none: unassigned; or a user id"
+    )
+    topic: str = Field("", max_length=100)
+    q: str = Field("", max_length=200)
     sort: Sort = Sort.asks
-    page: int = 1
+    page: int = Field(1, ge=1, le=10_000)
 
-    def __post_init__(self) -> None:
-        self.q, self.topic = clean(self.q), clean(self.topic)
+    @field_validator("status", mode="before")
+    @classmethod
+    def _known_status(cls, value: object) -> object:
+        if value not in STATUSES:
+            raise ValueError(f"unknown status {value!r}")
+        return value
+
+    @field_validator("q", "topic")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return clean(value)
+
+    @classmethod
+    def corrected(cls, params: Mapping[str, str]) -> tuple[QueueFilter, list[str]]:
+        """The filter from a page's query string, invalid values reset to their default and named."""
+        given = {name: params[name] for name in cls.model_fields if name in params}
+        try:
+            return cls.model_validate(given), []
+        except ValidationError as exc:
+            errors = exc.errors()
+        bad = {str(e["loc"][0]) for e in errors if e["loc"]}
+        problems = [
+            f"{e['loc'][0] if e['loc'] else '?'}: {e['msg'].removeprefix('Value error, ')}" for e in errors
+        ]
+        return cls.model_validate({k: v for k, v in given.items() if k not in bad}), problems
 
 
 @dataclass
@@ -58,20 +92,16 @@ def _where(f: QueueFilter) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     if f.status == "open":
         clauses.append(col(Claim.status).in_(OPEN_CLAIM_STATUSES))
-    elif f.status in {s.value for s in ClaimStatus}:
-        clauses.append(Claim.status == f.status)
-    elif f.status != "all":
-        raise ValueError(f"unknown status {f.status!r}")
-    if f.status == "all":
-        clauses.append(Claim.status != ClaimStatus.merged)
+    elif f.status == "all":
+        clauses.append(col(Claim.status) != ClaimStatus.merged)
+    else:
+        clauses.append(col(Claim.status) == f.status)
     if f.assignee == "none":
         clauses.append(col(Claim.assignee_id).is_(None))
     elif f.assignee:
-        if not f.assignee.isdigit() or len(f.assignee) > 9:
-            raise ValueError("assignee must be a user id or 'none'")
-        clauses.append(Claim.assignee_id == int(f.assignee))
+        clauses.append(col(Claim.assignee_id) == int(f.assignee))
     if f.topic:
-        clauses.append(Claim.topic == f.topic)
+        clauses.append(col(Claim.topic) == f.topic)
     if f.q.strip():
         pattern = f"%{f.q.strip().lower()}%"
         in_reports = select(CitizenReport.claim_id).where(func.lower(CitizenReport.text).like(pattern))
@@ -79,13 +109,14 @@ def _where(f: QueueFilter) -> list[sa.ColumnElement[bool]]:
     return clauses
 
 
-def _order(sort: Sort) -> list[sa.ColumnElement]:
-    return {
+def _order(sort: Sort) -> list[sa.UnaryExpression[Any]]:
+    orders: dict[Sort, list[sa.UnaryExpression[Any]]] = {
         Sort.asks: [col(Claim.ask_count).desc(), col(Claim.first_asked_at).asc()],
         Sort.oldest: [col(Claim.first_asked_at).asc()],
         Sort.newest: [col(Claim.first_asked_at).desc()],
         Sort.recent: [col(Claim.last_asked_at).desc()],
-    }[sort]
+    }
+    return orders[sort]
 
 
 def list_queue(f: QueueFilter, *, session: Session, page_size: int = 50) -> tuple[list[QueueRow], int]:

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fact_team_console import (
     routes_admin,
@@ -64,6 +65,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(routes_public.Missing, routes_public.missing_page)
     for module in (routes_auth, routes_tickets, routes_admin, routes_api, routes_digest, routes_public):
         app.include_router(module.router)
+    # Outermost: the client address every route sees, believing forwarded headers only from the
+    # configured proxies (the same setting the servers give uvicorn; none by default).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=console.forwarded_allow_ips)
 
 
 def create_app() -> FastAPI:

@@ -1,23 +1,25 @@
-"""Ticket workflow: new → investigating → in review → published (or rejected), with corrections.
+"""Ticket workflow: new → investigating → in review → published (or rejected).
 
-Each step checks who may take it and in which state, changes the rows, and writes an audit record;
-the caller commits. Publishing, correcting, rejecting and merging go through `knowledge_base`, which
-indexes verdicts and fills the notification outbox: the console never talks to the bot.
+Each step checks who may take it and in which state (`review`), changes the rows, and writes an audit
+record; the caller commits. Publishing, rejecting and merging go through `knowledge_base`, which
+indexes verdicts and fills the notification outbox: the console never talks to the bot. Corrections
+of a published verdict go through the same review: `corrections`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
 from fact_team_console import audit
+from fact_team_console.errors import WorkflowError, kb_call
 from fact_team_console.inputs import clean
+from fact_team_console.review import add_writers, check_approver, require_role
 from knowledge_base import tickets, verdicts
 from knowledge_base.models import (
     OPEN_CLAIM_STATUSES,
@@ -28,21 +30,17 @@ from knowledge_base.models import (
     Role,
     StaffUser,
     Verdict,
+    VerdictCorrection,
     VerdictStatus,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 MAX_SUMMARY = 1000
 MAX_CLAIM = 1000
 MAX_NOTE = 4000
 MAX_REASON = 500
 MAX_SOURCES = 10
-
-
-class WorkflowError(ValueError):
-    """A step that is not allowed now, or bad input; the message is shown to the staff member."""
 
 
 @dataclass
@@ -62,11 +60,22 @@ class VerdictForm:
 
 @dataclass
 class CleanVerdict:
+    """A verdict's text as validated; its fields are the Verdict (and VerdictCorrection) columns."""
+
     claim: str
     rating: str
     summary: str
     sources: list[str]
     expires_at: datetime | None
+
+    def columns(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def same_as(self, row: Verdict | VerdictCorrection) -> bool:
+        return all(getattr(row, name) == value for name, value in self.columns().items())
+
+
+TEXT_FIELDS = tuple(f.name for f in fields(CleanVerdict))
 
 
 def validate(form: VerdictForm, *, today: date | None = None) -> CleanVerdict:
@@ -108,23 +117,6 @@ def validate(form: VerdictForm, *, today: date | None = None) -> CleanVerdict:
     return CleanVerdict(claim, form.rating, summary, sources, expires_at)
 
 
-def _kb(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call the knowledge base; its refusals (bad value, missing row) become messages for staff."""
-    try:
-        return step(*args, **kwargs)
-    except (ValueError, LookupError) as exc:
-        raise WorkflowError(f"Ditolak basis pengetahuan: {exc}") from exc
-
-
-def _is(user: StaffUser, *roles: Role) -> bool:
-    return user.role == Role.admin or user.role in roles
-
-
-def _need(user: StaffUser, *roles: Role) -> None:
-    if not _is(user, *roles):
-        raise WorkflowError("Peran Anda tidak mengizinkan langkah ini.")
-
-
 def _open_claim(session: Session, claim_id: int) -> Claim:
     claim = session.get(Claim, claim_id)
     if claim is None or claim.status == ClaimStatus.merged:
@@ -143,7 +135,7 @@ def current_verdict(session: Session, claim_id: int) -> Verdict | None:
 
 
 def assign(claim_id: int, assignee_id: int | None, *, user: StaffUser, session: Session) -> Claim:
-    _need(user, Role.checker, Role.reviewer)
+    require_role(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
     if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup.")
@@ -161,17 +153,17 @@ def assign(claim_id: int, assignee_id: int | None, *, user: StaffUser, session: 
 
 
 def set_topic(claim_id: int, topic: str, *, user: StaffUser, session: Session) -> Claim:
-    _need(user, Role.checker, Role.reviewer)
+    require_role(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
-    topic = " ".join(clean(topic).split())[:100] or None
-    audit.record(session, user.id, "claim.topic", "claim", claim_id, before=claim.topic, after=topic)
-    claim.topic = topic
+    new_topic = " ".join(clean(topic).split())[:100] or None
+    audit.record(session, user.id, "claim.topic", "claim", claim_id, before=claim.topic, after=new_topic)
+    claim.topic = new_topic
     session.add(claim)
     return claim
 
 
 def add_note(claim_id: int, text: str, *, user: StaffUser, session: Session) -> ClaimNote:
-    _need(user, Role.checker, Role.reviewer)
+    require_role(user, Role.checker, Role.reviewer)
     _open_claim(session, claim_id)
     text = clean(text).strip()
     if not text:
@@ -185,46 +177,64 @@ def add_note(claim_id: int, text: str, *, user: StaffUser, session: Session) -> 
     return note
 
 
+def refuse_in_review(row: Verdict | VerdictCorrection | None, what: str) -> None:
+    """A text under review is frozen: its reviewer sends it back before anyone edits it."""
+    if row is not None and row.status == VerdictStatus.in_review:
+        raise WorkflowError(f"{what} sedang ditinjau; minta peninjau mengembalikannya dulu.")
+
+
+def write_text(
+    session: Session,
+    row: Verdict | VerdictCorrection,
+    checked: CleanVerdict,
+    user: StaffUser,
+    *,
+    submit: bool,
+) -> None:
+    """Put the validated text on a draft, set its review state, and record `user` as one of its writers."""
+    for name, value in checked.columns().items():
+        setattr(row, name, value)
+    row.status = VerdictStatus.in_review if submit else VerdictStatus.draft
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    verdict_id = row.id if isinstance(row, Verdict) else row.verdict_id
+    add_writers(session, verdict_id or 0, row.version, {user.id or 0})
+
+
 def save_draft(
     claim_id: int, form: VerdictForm, *, user: StaffUser, session: Session, submit: bool
 ) -> Verdict:
     """Create or update the ticket's draft; `submit` also sends it for review."""
-    _need(user, Role.checker, Role.reviewer)
+    require_role(user, Role.checker, Role.reviewer)
     claim = _open_claim(session, claim_id)
     if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup; gunakan koreksi untuk vonis yang terbit.")
-    clean = validate(form)
+    checked = validate(form)
     verdict = current_verdict(session, claim_id)
-    if verdict is not None and verdict.status == VerdictStatus.in_review:
-        raise WorkflowError("Vonis sedang ditinjau; minta peninjau mengembalikannya dulu.")
+    refuse_in_review(verdict, "Vonis")
     if verdict is None or verdict.status != VerdictStatus.draft:
         verdict = Verdict(
             claim_id=claim_id,
             origin="console",
             status=VerdictStatus.draft,
             author_id=user.id,
-            claim=clean.claim,
-            rating=clean.rating,
+            **checked.columns(),
         )
-    verdict.claim, verdict.rating, verdict.summary = clean.claim, clean.rating, clean.summary
-    verdict.sources, verdict.expires_at = clean.sources, clean.expires_at
-    verdict.author_id = user.id
-    verdict.updated_at = utcnow()
     if submit:
-        verdict.status = VerdictStatus.in_review
         claim.status = ClaimStatus.in_review
     elif claim.status == ClaimStatus.new:
         claim.status = ClaimStatus.investigating
-    session.add_all([verdict, claim])
-    session.flush()
+    session.add(claim)
+    write_text(session, verdict, checked, user, submit=submit)
     action = "verdict.submit" if submit else "verdict.draft"
-    audit.record(session, user.id, action, "verdict", verdict.id, claim_id=claim_id, rating=clean.rating)
+    audit.record(session, user.id, action, "verdict", verdict.id, claim_id=claim_id, rating=checked.rating)
     return verdict
 
 
 def send_back(verdict_id: int, reason: str, *, user: StaffUser, session: Session) -> Verdict:
     """A reviewer returns a draft to its author with a note saying what to change."""
-    _need(user, Role.reviewer)
+    require_role(user, Role.reviewer)
     verdict = session.get(Verdict, verdict_id)
     if verdict is None or verdict.status != VerdictStatus.in_review or verdict.claim_id is None:
         raise WorkflowError("Hanya vonis yang sedang ditinjau bisa dikembalikan.")
@@ -238,18 +248,16 @@ def send_back(verdict_id: int, reason: str, *, user: StaffUser, session: Session
     return verdict
 
 
-def approve(verdict_id: int, *, user: StaffUser, session: Session) -> int:
-    """Four-eyes publication: a reviewer who did not write the draft approves it; returns notifications."""
-    _need(user, Role.reviewer)
+def approve(verdict_id: int, *, user: StaffUser, session: Session, seen: str | None = None) -> int:
+    """Four-eyes publication: a reviewer who wrote none of the draft approves it; returns notifications."""
     verdict = session.get(Verdict, verdict_id)
     if verdict is None or verdict.status != VerdictStatus.in_review:
         raise WorkflowError("Hanya vonis yang sedang ditinjau bisa disetujui.")
-    if verdict.author_id == user.id:
-        raise WorkflowError("Vonis harus disetujui peninjau lain, bukan penulisnya.")
+    check_approver(session, verdict, user, seen)
     verdict.reviewer_id = user.id
     session.add(verdict)
     session.flush()
-    notified = _kb(verdicts.publish_verdict, verdict_id, session=session)
+    notified = kb_call(verdicts.publish_verdict, verdict_id, session=session)
     audit.record(
         session,
         user.id,
@@ -265,44 +273,9 @@ def approve(verdict_id: int, *, user: StaffUser, session: Session) -> int:
     return notified
 
 
-def correct(verdict_id: int, form: VerdictForm, *, user: StaffUser, session: Session) -> int:
-    """Correct a published verdict; every citizen who asked gets the update. Returns notifications."""
-    _need(user, Role.reviewer)
-    verdict = session.get(Verdict, verdict_id)
-    if verdict is None or verdict.status != VerdictStatus.published:
-        raise WorkflowError("Hanya vonis yang sudah terbit bisa dikoreksi.")
-    clean = validate(form)
-    current = (verdict.claim, verdict.rating, verdict.summary, verdict.sources, verdict.expires_at)
-    if current == (clean.claim, clean.rating, clean.summary, clean.sources, clean.expires_at):
-        raise WorkflowError("Tidak ada perubahan; koreksi tidak dikirim.")
-    before = {"rating": verdict.rating, "summary": verdict.summary, "version": verdict.version}
-    notified = _kb(
-        verdicts.correct_verdict,
-        verdict_id,
-        session=session,
-        claim=clean.claim,
-        rating=clean.rating,
-        summary=clean.summary,
-        sources=clean.sources,
-        expires_at=clean.expires_at,
-        reviewer_id=user.id,
-    )
-    audit.record(
-        session,
-        user.id,
-        "verdict.correct",
-        "verdict",
-        verdict_id,
-        before=before,
-        rating=clean.rating,
-        notifications=notified,
-    )
-    return notified
-
-
 def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> int:
     """Close a ticket as not checkable; the reason goes to every citizen who asked."""
-    _need(user, Role.reviewer)
+    require_role(user, Role.reviewer)
     claim = _open_claim(session, claim_id)
     if claim.status not in OPEN_CLAIM_STATUSES:
         raise WorkflowError("Tiket sudah ditutup.")
@@ -311,14 +284,14 @@ def reject(claim_id: int, reason: str, *, user: StaffUser, session: Session) -> 
         raise WorkflowError("Tuliskan alasan (minimal 10 karakter); warga akan menerimanya.")
     if len(reason) > MAX_REASON:
         raise WorkflowError(f"Alasan paling panjang {MAX_REASON} karakter.")
-    notified = _kb(verdicts.reject_claim, claim_id, reason, session=session)
+    notified = kb_call(tickets.reject_claim, claim_id, reason, session=session)
     audit.record(session, user.id, "claim.reject", "claim", claim_id, reason=reason, notifications=notified)
     return notified
 
 
 def merge(claim_ids: list[int], *, user: StaffUser, session: Session) -> Claim:
     """Merge near-duplicates into the ticket with the most asks; asks and citizens follow."""
-    _need(user, Role.checker, Role.reviewer)
+    require_role(user, Role.checker, Role.reviewer)
     ids = sorted(set(claim_ids))
     if len(ids) < 2:
         raise WorkflowError("Pilih minimal dua tiket untuk digabung.")
@@ -327,6 +300,6 @@ def merge(claim_ids: list[int], *, user: StaffUser, session: Session) -> Claim:
         raise WorkflowError("Hanya tiket yang masih terbuka bisa digabung.")
     target = max(claims, key=lambda c: (c.ask_count, -(c.id or 0)))
     sources = [c.id or 0 for c in claims if c.id != target.id]
-    merged = _kb(tickets.merge_claims, target.id or 0, sources, session=session)
+    merged = kb_call(tickets.merge_claims, target.id or 0, sources, session=session)
     audit.record(session, user.id, "claim.merge", "claim", target.id, sources=sources)
     return merged

@@ -99,8 +99,10 @@ def with_notifier(app: FastAPI) -> FastAPI:
 
 
 def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_sources: bool) -> None:
+    from fact_team_console.settings import get_console_settings
     from kabashoax.web import create_app
 
+    forwarded = get_console_settings().forwarded_allow_ips  # proxies trusted: none unless configured
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if ingest:
@@ -117,7 +119,9 @@ def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_
     # die before the `finally` below and leave Rasa running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+        uvicorn.run(
+            app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded, log_level="info"
+        )
     finally:
         server = rasa_holder.get("server")
         if server is not None:

@@ -13,7 +13,7 @@ import typer
 from knowledge_base import matching
 from knowledge_base.db import session_scope
 from knowledge_base.settings import PACKAGE_DIR, get_settings
-from knowledge_base.verdicts import ImportFileError, import_csv
+from knowledge_base.verdict_import import ImportFileError, import_csv
 
 verdicts_app = typer.Typer(
     help="Verdicts of the fact team and of trusted fact-checkers.", no_args_is_help=True

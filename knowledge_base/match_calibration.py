@@ -27,7 +27,7 @@ from knowledge_base import embeddings, matching
 from knowledge_base.db import migrate
 from knowledge_base.models import Verdict
 from knowledge_base.normalize import normalize
-from knowledge_base.verdicts import import_csv
+from knowledge_base.verdict_import import import_csv
 
 log = logging.getLogger(__name__)
 

@@ -152,8 +152,14 @@ class Verdict(SQLModel, table=True):
     published_at: datetime | None = ts(index=True)
     expires_at: datetime | None = ts()
     claim_id: int | None = Field(default=None, foreign_key="claim.id", index=True)
-    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
-    reviewer_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    author_id: int | None = Field(
+        default=None,
+        foreign_key="staffuser.id",
+        description="Who started it; every writer: VerdictContributor",
+    )
+    reviewer_id: int | None = Field(
+        default=None, foreign_key="staffuser.id", description="Who approved the current version"
+    )
     version: int = 1
     created_at: datetime = ts(nullable=False, default_now=True)
     updated_at: datetime = ts(nullable=False, default_now=True)
@@ -168,6 +174,43 @@ class Verdict(SQLModel, table=True):
         return sa.and_(
             col(cls.status) == VerdictStatus.published, sa.or_(expires.is_(None), expires > (now or utcnow()))
         )
+
+
+class VerdictContributor(SQLModel, table=True):
+    """Someone who wrote (some of) one version of a verdict's text; four-eyes review bars them from
+    approving that version. A correction's writers include those of the version it corrects."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("verdict_id", "version", "staff_id", name="uq_verdictcontributor_staff"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    verdict_id: int = Field(foreign_key="verdict.id", index=True)
+    version: int
+    staff_id: int = Field(foreign_key="staffuser.id")
+    created_at: datetime = ts(nullable=False, default_now=True)
+
+
+class VerdictCorrection(SQLModel, table=True):
+    """The next version of a published verdict while it is written and reviewed (`draft`, `in_review`);
+    citizens see it only once someone who wrote none of it approves it (`published`)."""
+
+    __table_args__ = (sa.UniqueConstraint("verdict_id", "version", name="uq_verdictcorrection_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    verdict_id: int = Field(foreign_key="verdict.id", index=True)
+    version: int = Field(description="The verdict's version once this correction is published")
+    claim: str = Field(sa_type=sa.Text)
+    rating: str = Field(max_length=40)
+    summary: str = Field(default="", sa_type=sa.Text)
+    sources: list[str] = json_field(list)
+    expires_at: datetime | None = ts()
+    status: str = Field(default=VerdictStatus.draft, max_length=20, index=True)
+    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    reviewer_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    created_at: datetime = ts(nullable=False, default_now=True)
+    updated_at: datetime = ts(nullable=False, default_now=True)
+    published_at: datetime | None = ts()
 
 
 class VerdictText(SQLModel, table=True):

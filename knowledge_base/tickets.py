@@ -4,6 +4,7 @@ A citizen's claim joins an open ticket when it is an exact or near-exact forward
 or when it says the same thing in other words (high cosine, most terms shared, no name or number in
 conflict); otherwise it opens a new ticket. Joining is deliberately cautious: two tickets for one claim
 cost a click to merge, one ticket for two claims would send citizens the wrong verdict.
+A ticket that cannot be checked is closed with a reason every asker receives (`reject_claim`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from knowledge_base.models import (
 )
 from knowledge_base.normalize import normalize, tokens
 from knowledge_base.search import PassageHit, search_passages
+from knowledge_base.verdicts import _askers, _enqueue
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +161,23 @@ def evidence_for(claim_id: int, *, session: Session) -> tuple[list[PassageHit], 
         raise LookupError(f"claim {claim_id} not found")
     passages = search_passages(claim.text, k=5, session=session)
     return passages, match_claim(claim.text, session=session).candidates
+
+
+def reject_claim(claim_id: int, reason: str, *, session: Session) -> int:
+    """Close a ticket as not checkable and tell every asker why; returns notifications added."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValueError("a rejection needs a reason: citizens receive it")
+    claim = session.get(Claim, claim_id)
+    if claim is None:
+        raise LookupError(f"claim {claim_id} not found")
+    claim.status = ClaimStatus.rejected
+    claim.reject_reason = reason
+    claim.closed_at = claim.closed_at or utcnow()
+    session.add(claim)
+    added = _enqueue(
+        session, _askers(session, claim_id), f"rejection:{claim_id}", kind="rejection", claim_id=claim_id
+    )
+    session.flush()
+    log.info("claim %s rejected, %d notifications", claim_id, added)
+    return added

@@ -18,7 +18,7 @@ from knowledge_base.cli_claims import register
 from knowledge_base.db import session_scope
 from knowledge_base.models import Verdict, VerdictStatus
 from knowledge_base.settings import get_settings
-from knowledge_base.verdicts import import_csv
+from knowledge_base.verdict_import import import_csv
 
 WATER = (
     "Info dari teman di Dinas Kesehatan: mulai besok air PDAM Kota Kupang dicampur racun tikus, jangan "

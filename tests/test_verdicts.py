@@ -19,14 +19,10 @@ from knowledge_base.models import (
     VerdictStatus,
     VerdictText,
 )
-from knowledge_base.verdicts import (
-    ImportFileError,
-    correct_verdict,
-    import_csv,
-    parse_rating,
-    publish_verdict,
-    reject_claim,
-)
+from knowledge_base.ratings import parse_rating
+from knowledge_base.tickets import reject_claim
+from knowledge_base.verdict_import import ImportFileError, import_csv
+from knowledge_base.verdicts import correct_verdict, publish_verdict
 
 BROKEN_CSV = (
     "claim,rating,summary,url,published_at,source,extra\n"  # line 1

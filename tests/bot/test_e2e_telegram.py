@@ -20,7 +20,8 @@ from bot.outbox import Notifier
 from bot.telegram import TelegramNotifier, build_application
 from knowledge_base.db import session_scope
 from knowledge_base.models import Article, Claim, Notification, Passage, Source, Verdict
-from knowledge_base.verdicts import import_csv, publish_verdict
+from knowledge_base.verdict_import import import_csv
+from knowledge_base.verdicts import publish_verdict
 from tests.bot.fake_telegram import FakeTelegram
 from tests.helpers.bot import bot_settings
 from tests.helpers.wait import eventually

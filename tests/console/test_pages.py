@@ -9,7 +9,16 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from knowledge_base.models import AuditLog, Citizen, Notification, StaffUser, Verdict, utcnow
+from knowledge_base.models import (
+    AuditLog,
+    Citizen,
+    Claim,
+    Notification,
+    StaffUser,
+    Verdict,
+    VerdictCorrection,
+    utcnow,
+)
 from tests.console.conftest import login, make_claim
 
 XSS = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
@@ -41,6 +50,33 @@ def test_queue_sorts_by_asks_and_filters(
     assert f"/tickets/{many.id}" in topical and f"/tickets/{few.id}" not in topical
     bad = client.get("/", params={"status": "nonsense"})
     assert bad.status_code == 200 and "unknown status" in bad.text
+
+
+def test_bad_queue_filters_are_reset_on_the_page_and_refused_by_the_api(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    water = make_claim(session, "Air PDAM Kupang tercemar racun", asks=2)
+    power = make_claim(session, "Listrik padam total di Kupang selama seminggu", asks=1)
+    login(client, "cek1")
+    for params in (
+        {"sort": "sideways"},
+        {"page": "0"},
+        {"page": "x"},
+        {"assignee": "abc"},
+        {"assignee": "²"},
+        {"topic": "t" * 101},
+        {"q": "x" * 201},
+        {"status": "nonsense"},
+    ):
+        page = client.get("/", params=params)
+        assert page.status_code == 200, params
+        assert "Filter tidak sah diabaikan" in page.text and f"/tickets/{water.id}" in page.text, params
+        assert client.get("/api/tickets", params=params).status_code == 422, params
+    kept = client.get("/", params={"q": "PDAM", "sort": "sideways"}).text  # the valid part still applies
+    assert f"/tickets/{water.id}" in kept and f"/tickets/{power.id}" not in kept
+    detail = client.get("/api/tickets", params={"status": "nonsense"}).json()["detail"]
+    assert "unknown status" in detail[0]["msg"]
+    assert client.get("/api/tickets", params={"status": "all", "assignee": "none"}).json()["total"] == 2
 
 
 def test_queue_filter_by_assignee_and_htmx_partial(
@@ -122,19 +158,38 @@ def test_checker_drafts_reviewer_publishes_and_outbox_fills(
     assert client.get(f"/cek-fakta/{verdict.id}/claimreview.json").json()["claimReviewed"] == VERDICT["claim"]
 
 
-def test_reviewer_corrects_a_published_verdict(
-    client: TestClient, staff: dict[str, StaffUser], session: Session
-) -> None:
-    claim = make_claim(session, "Jembatan Liliba ditutup permanen", asks=2)
+def _submitted(client: TestClient, session: Session, claim: Claim, *, then: str) -> tuple[Verdict, str]:
+    """cek1 submits VERDICT for the ticket through the form; then `then` logs in (returns their token)."""
     token = login(client, "cek1")
     client.post(f"/tickets/{claim.id}/verdict", data={**VERDICT, "csrf_token": token, "action": "submit"})
     verdict = session.exec(select(Verdict).where(Verdict.claim_id == claim.id)).one()
     client.cookies.clear()
-    token = login(client, "tinjau2")
+    return verdict, login(client, then)
+
+
+def test_reviewer_corrects_a_published_verdict(
+    client: TestClient, staff: dict[str, StaffUser], session: Session
+) -> None:
+    claim = make_claim(session, "Jembatan Liliba ditutup permanen", asks=2)
+    verdict, token = _submitted(client, session, claim, then="tinjau2")
     client.post(f"/verdicts/{verdict.id}/approve", data={"csrf_token": token})
     r = client.post(
-        f"/verdicts/{verdict.id}/correct", data={**VERDICT, "rating": "HOAKS", "csrf_token": token}
+        f"/verdicts/{verdict.id}/correct",
+        data={**VERDICT, "rating": "HOAKS", "csrf_token": token, "action": "submit"},
     )
+    assert r.status_code == 303
+    page = client.get(f"/tickets/{claim.id}").text
+    assert "Koreksi dikirim untuk ditinjau" in page and 'id="approve-correction"' not in page
+    session.expire_all()
+    assert session.get(Verdict, verdict.id).version == 1  # not published by its writer alone
+    correction = session.exec(
+        select(VerdictCorrection).where(VerdictCorrection.verdict_id == verdict.id)
+    ).one()
+
+    client.cookies.clear()
+    token = login(client, "tinjau1")
+    assert 'id="approve-correction"' in client.get(f"/tickets/{claim.id}").text
+    r = client.post(f"/corrections/{correction.id}/approve", data={"csrf_token": token})
     assert r.status_code == 303
     assert "Koreksi terbit; 2 warga" in client.get(f"/tickets/{claim.id}").text
     session.expire_all()
@@ -204,11 +259,7 @@ def test_reviewer_sends_back_then_rejects_with_a_reason_citizens_get(
     client: TestClient, staff: dict[str, StaffUser], session: Session
 ) -> None:
     claim = make_claim(session, "Menurut saya pelayanan kantor lurah paling lambat se-Kupang", asks=2)
-    token = login(client, "cek1")
-    client.post(f"/tickets/{claim.id}/verdict", data={**VERDICT, "csrf_token": token, "action": "submit"})
-    verdict = session.exec(select(Verdict).where(Verdict.claim_id == claim.id)).one()
-    client.cookies.clear()
-    token = login(client, "tinjau1")
+    verdict, token = _submitted(client, session, claim, then="tinjau1")
     client.post(f"/verdicts/{verdict.id}/send-back", data={"reason": "Ini opini", "csrf_token": token})
     page = client.get(f"/tickets/{claim.id}").text
     assert "Vonis dikembalikan ke penulis." in page and "Dikembalikan peninjau: Ini opini" in page

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from fact_team_console import routes_admin, routes_api, routes_auth, routes_tickets, workflow
-from fact_team_console.settings import get_console_settings
+from fact_team_console.settings import ConsoleSettings, get_console_settings
+from fact_team_console.users import create_user
+from fact_team_console.web import create_app
 from fact_team_console.workflow import VerdictForm
+from knowledge_base.db import get_session, session_scope
 from knowledge_base.models import AuditLog, StaffUser, Verdict
 from tests.console.conftest import PASSWORD, csrf_of, login, make_claim
 
@@ -240,3 +253,132 @@ def test_session_cookie_is_secure_in_production(
             assert "secure" in r.headers["set-cookie"].lower()
     finally:
         get_settings.cache_clear()
+
+
+# --------------------------------------------------------------------------- forwarded headers (issue 12 #7)
+
+
+def _login_codes(c: TestClient, attempts: list[tuple[str, str, str | None]]) -> list[int]:
+    """POST /login once per (username, password, X-Forwarded-For) and collect the status codes."""
+    codes = []
+    for username, password, forwarded in attempts:
+        token = csrf_of(c)
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        data = {"username": username, "password": password, "csrf_token": token}
+        codes.append(c.post("/login", data=data, headers=headers).status_code)
+    return codes
+
+
+@pytest.fixture
+def three_per_address(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.setenv("CONSOLE_LOGIN_RATE_PER_IP", "3/minute")
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    get_console_settings.cache_clear()
+    yield monkeypatch
+    get_console_settings.cache_clear()
+
+
+def _console(session: Session) -> FastAPI:
+    app = create_app()  # reads FORWARDED_ALLOW_IPS now
+    app.dependency_overrides[get_session] = lambda: session
+    return app
+
+
+def test_a_forged_forwarded_for_gets_no_fresh_login_attempts(
+    session: Session, staff: dict[str, StaffUser], three_per_address: pytest.MonkeyPatch
+) -> None:
+    """A local client rotating X-Forwarded-For after the 429 stays throttled, right password or not."""
+    with TestClient(_console(session), follow_redirects=False, client=("127.0.0.1", 41000)) as c:
+        tried = [(f"a{i}", "salah-sandi-123", f"198.51.100.{i}") for i in range(3)]
+        assert _login_codes(c, tried) == [401, 401, 401]
+        assert _login_codes(c, [("cek1", PASSWORD, "198.51.100.99")]) == [429]
+        assert c.get("/").status_code == 303  # not logged in
+
+
+def test_forwarded_for_is_believed_only_from_a_configured_proxy(
+    session: Session, staff: dict[str, StaffUser], three_per_address: pytest.MonkeyPatch
+) -> None:
+    three_per_address.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    get_console_settings.cache_clear()
+    app = _console(session)
+    with TestClient(app, follow_redirects=False, client=("10.0.0.5", 41000)) as proxy:
+        tried = [(f"a{i}", "salah-sandi-123", "203.0.113.7") for i in range(3)]
+        assert _login_codes(proxy, tried) == [401, 401, 401]
+        # The same client again, with a made-up address in front of the one the proxy appended: 429.
+        assert _login_codes(proxy, [("a9", "x", "192.0.2.1, 203.0.113.7")]) == [429]
+        # Another client behind the proxy has its own attempts.
+        assert _login_codes(proxy, [("cek1", PASSWORD, "203.0.113.8")]) == [303]
+    with TestClient(app, follow_redirects=False, client=("192.0.2.50", 41000)) as direct:
+        tried = [(f"b{i}", "salah-sandi-123", f"203.0.113.{20 + i}") for i in range(4)]
+        assert _login_codes(direct, tried) == [401, 401, 401, 429]  # not a proxy: its own address counts
+
+
+def test_an_invalid_proxy_list_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("10.0.0.1/8", "proxy.local", "*, 10.0.0.1"):
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+        with pytest.raises(ValidationError, match="FORWARDED_ALLOW_IPS"):
+            ConsoleSettings()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("proxies", ["", "127.0.0.2"])
+def test_kabashoax_console_trusts_forwarded_for_only_from_the_configured_proxy(
+    app_env: Path, proxies: str
+) -> None:
+    """The real server as an operator starts it: uvicorn and the console agree on the client address.
+
+    127.0.0.1, which uvicorn alone would trust by default, is a client like any other; 127.0.0.2 is
+    the proxy when one is configured.
+    """
+    with session_scope() as s:
+        create_user("cek1", "checker", PASSWORD, session=s)
+    port = _free_port()
+    env = {**os.environ, "CONSOLE_LOGIN_RATE_PER_IP": "2/minute", "FORWARDED_ALLOW_IPS": proxies}
+    if not proxies:
+        env.pop("FORWARDED_ALLOW_IPS")
+    cmd = [sys.executable, "-m", "kabashoax.cli", "console", "--port", str(port)]
+    log = (app_env.parent / "console.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.name
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+        def codes(local: str, attempts: list[tuple[str, str, str]]) -> list[int]:
+            transport = httpx.HTTPTransport(local_address=local)
+            with httpx.Client(base_url=base, transport=transport) as c:
+                out = []
+                for username, password, forwarded in attempts:
+                    page = c.get("/login").text
+                    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+                    assert match
+                    data = {"username": username, "password": password, "csrf_token": match.group(1)}
+                    out.append(
+                        c.post("/login", data=data, headers={"X-Forwarded-For": forwarded}).status_code
+                    )
+                return out
+
+        forged = [
+            ("a1", "x", "198.51.100.1"),
+            ("a2", "x", "198.51.100.2"),
+            ("cek1", PASSWORD, "198.51.100.3"),
+        ]
+        assert codes("127.0.0.1", forged) == [401, 401, 429]
+        proxied = [("a1", "x", "203.0.113.1"), ("a2", "x", "203.0.113.1"), ("cek1", PASSWORD, "203.0.113.2")]
+        assert codes("127.0.0.2", proxied) == ([401, 401, 303] if proxies else [401, 401, 429])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

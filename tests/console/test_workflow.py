@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session, col, select
 
-from fact_team_console import workflow
+from fact_team_console import corrections, workflow
 from fact_team_console.workflow import VerdictForm, WorkflowError
 from knowledge_base.models import AuditLog, Claim, Notification, StaffUser, Verdict, VerdictText
 from tests.console.conftest import make_claim
@@ -114,13 +114,19 @@ def test_correction_makes_a_new_version_and_notifies_the_same_citizens(
     first = {n.citizen_id for n in _notifications(session, kind="verdict")}
 
     with pytest.raises(WorkflowError, match="Tidak ada perubahan"):
-        workflow.correct(verdict.id or 0, FORM, user=staff["tinjau2"], session=session)
+        corrections.save_correction(
+            verdict.id or 0, FORM, user=staff["tinjau2"], session=session, submit=True
+        )
     fixed = VerdictForm(**{**vars(FORM), "errors": [], "rating": "SALAH"})
-    assert workflow.correct(verdict.id or 0, fixed, user=staff["tinjau2"], session=session) == 2
-    assert verdict.version == 2 and verdict.rating == "SALAH"
+    correction = corrections.save_correction(
+        verdict.id or 0, fixed, user=staff["tinjau2"], session=session, submit=True
+    )
+    assert (verdict.version, verdict.rating) == (1, "PENIPUAN")  # nothing reaches citizens before review
+    assert corrections.approve_correction(correction.id or 0, user=staff["tinjau1"], session=session) == 2
+    assert verdict.version == 2 and verdict.rating == "SALAH" and verdict.reviewer_id == staff["tinjau1"].id
     assert {n.citizen_id for n in _notifications(session, kind="correction")} == first
     with pytest.raises(WorkflowError, match="Peran"):
-        workflow.correct(verdict.id or 0, FORM, user=staff["cek1"], session=session)
+        corrections.save_correction(verdict.id or 0, FORM, user=staff["humas"], session=session, submit=True)
 
 
 def test_reject_needs_a_reason_and_tells_every_asker(session: Session, staff: dict[str, StaffUser]) -> None:
