@@ -436,11 +436,11 @@ def test_an_unexpected_failure_in_one_source_does_not_stop_the_next(
     real_store = feeds.store_items
 
     def store_or_crash(
-        source: Source, items: list[feeds.FeedItem], *, session: Session
+        source: Source, items: list[feeds.FeedItem], *, session: Session, **kwargs: object
     ) -> feeds.IngestReport:
         if source.name == "a-crash":
             raise RuntimeError("bug met by this feed")
-        return real_store(source, items, session=session)
+        return real_store(source, items, session=session, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(feeds, "store_items", store_or_crash)  # fault injection: a bug, not a component
     server.routes["/a"] = respond(200, rss(item("1", "https://a.example.id/1", "Satu", "Berita A.")))

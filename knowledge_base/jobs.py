@@ -1,0 +1,84 @@
+"""The service's periodic jobs: the one list `kabashoax scheduler` runs.
+
+Adding a job is one line in `default_jobs()`: `Job(name, func, every=timedelta(...))`, where `func`
+is `(now: datetime, *, session: Session) -> object` (see `knowledge_base.scheduler`). The weekly
+digest draft joins as `Job("digest.weekly-draft", ensure_weekly_draft, every=timedelta(hours=1))`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from knowledge_base import progress
+from knowledge_base.feeds import Embedder, PollInterrupted, ingest_due
+from knowledge_base.scheduler import Job, stopping
+from knowledge_base.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 32  # passages per model call: a shutdown waits for at most one batch
+
+
+def default_jobs(*, feeds: bool = True) -> list[Job]:
+    """The jobs every scheduler process runs (`feeds=False`: no network polling, e.g. offline demos)."""
+    settings = get_settings()
+    jobs = [Job("index.sync", sync_index, every=timedelta(seconds=settings.scheduler_index_every_s))]
+    if feeds:
+        jobs.insert(0, Job("feeds.poll", poll_feeds, every=timedelta(seconds=settings.scheduler_feed_tick_s)))
+    return jobs
+
+
+def passage_embedder(stop: Callable[[], bool] = stopping) -> Embedder:
+    """Embeds passage texts with the configured model, in batches, abandoning the feed on shutdown.
+
+    A model failure is logged and the passages are stored without vectors (`index.sync` retries them):
+    the feed's articles are never lost to it.
+    """
+
+    def embed(texts: list[str]) -> Mapping[str, bytes]:
+        from knowledge_base.embeddings import embed_documents, model_name, to_blob
+
+        unique = list(dict.fromkeys(texts))
+        vectors: dict[str, bytes] = {}
+        with progress.task("embedding passages", len(unique)):
+            for start in range(0, len(unique), EMBED_BATCH):
+                if stop():
+                    raise PollInterrupted()
+                batch = unique[start : start + EMBED_BATCH]
+                try:
+                    embedded = embed_documents(batch, name=model_name())
+                except Exception:
+                    log.exception("embedding %d passages failed; storing them without vectors", len(unique))
+                    return vectors
+                for text, vector in zip(batch, embedded, strict=True):
+                    vectors[text] = to_blob(vector)
+                progress.advance(len(batch))
+        return vectors
+
+    return embed
+
+
+def poll_feeds(now: datetime, *, session: Session) -> None:
+    """Poll every due source; new passages are embedded before they are stored (searchable at once)."""
+    ingest_due(session=session, now=now, embed=passage_embedder())
+
+
+def sync_index(now: datetime, *, session: Session) -> None:
+    """Embed passages stored without vectors (e.g. `ingest --no-index`), a batch per commit, and save
+    this process's copy of the index so a restarting web process loads it current."""
+    from knowledge_base.search import get_searcher
+
+    searcher = get_searcher(session)
+    changed = 0
+    while not stopping():
+        done = searcher.sync(session, persist=False, embed_limit=EMBED_BATCH)
+        session.commit()  # each batch's vectors are visible to every process at once
+        changed += done
+        if not done:
+            break
+    if changed:
+        searcher.save()
