@@ -59,6 +59,7 @@ def _every_command(ctx: typer.Context) -> None:
     # Long work draws progress bars on a terminal; never in --json mode or when output is captured.
     ctx.with_resource(progress.shown(progress.wanted(as_json="--json" in sys.argv)))
 
+
 for part in (
     knowledge_base.cli_ingest,
     knowledge_base.cli_search,
@@ -96,7 +97,7 @@ def run(
         True, "--scheduler/--no-scheduler", help="Start the scheduler process (feeds, indexing, jobs)"
     ),
 ) -> None:
-    """Start everything: migrations, knowledge base, scheduler, Rasa, web app (console + webhooks), notifier."""
+    """Start everything: migrations, knowledge base, scheduler, Rasa, web app (console, webhooks), outbox."""
     from kabashoax.children import share_metrics_between_processes
 
     share_metrics_between_processes()  # before anything creates a metric
@@ -109,7 +110,9 @@ def run(
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run the jobs that are due now, then exit")] = False,
     job: Annotated[list[str] | None, typer.Option("--job", help="Only this job (repeatable)")] = None,
-    feeds: Annotated[bool, typer.Option("--feeds/--no-feeds", help="Poll the sources' feeds (network)")] = True,
+    feeds: Annotated[
+        bool, typer.Option("--feeds/--no-feeds", help="Poll the sources' feeds (network)")
+    ] = True,
     sync: Annotated[
         bool, typer.Option("--sync/--no-sync", help="Load sources.yaml into the source registry first")
     ] = True,
