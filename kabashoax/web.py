@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 import bot.web
 import fact_team_console.web
+import kabashoax.monitoring
 
 
 def create_app() -> FastAPI:
@@ -13,4 +14,5 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Kabashoax", docs_url=None, redoc_url=None, openapi_url=None)
     fact_team_console.web.install(app)
     app.include_router(bot.web.router)
+    app.include_router(kabashoax.monitoring.router)  # /metrics (loopback or token), /ready
     return app

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from knowledge_base.settings import PACKAGE_DIR, get_settings
@@ -96,13 +96,20 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
         _schema_checked.add(url or get_settings().sqlalchemy_url)
 
 
+def head_revision() -> str | None:
+    """The newest schema revision this code knows."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The database's schema revision (None: no schema yet)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
 def schema_revisions(url: str | None = None) -> tuple[str | None, str | None]:
     """(the database's current revision or None when empty, the code's newest revision)."""
-    url = url or get_settings().sqlalchemy_url
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    with engine_for(url).connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current, head
+    with engine_for(url or get_settings().sqlalchemy_url).connect() as conn:
+        return current_revision(conn), head_revision()
 
 
 def describe(url: str) -> str:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class _Reporter:
@@ -107,3 +109,11 @@ def advance(amount: int = 1) -> None:
     reporter = _active.get()
     if reporter is not None and reporter.tasks:
         reporter.bar.advance(reporter.tasks[-1], amount)
+
+
+def track(items: Sequence[T], description: str) -> Iterator[T]:
+    """`items`, counted as a step of that many units (a one-line hook for an existing loop)."""
+    with task(description, len(items)):
+        for item in items:
+            yield item
+            advance()
