@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -149,14 +149,13 @@ def _print_statuses(rows: list[SourceStatus], now: datetime) -> None:
         console.print()
         console.print(Text("last errors:", style="bold"))
     for r in errors:
-        since = ""
-        if r.failing_since is not None:
-            hours = (now - r.failing_since) / timedelta(hours=1)
-            since = f" (failing {hours:.0f} h{', WARNING: over the limit' if r.failing_long else ''})"
-        when = _ago(r.last_error_at, now) if r.last_error_at else ""
-        head = Text(
-            f"{r.name}{since}, {when}: " if when else f"{r.name}{since}: ", style="red" if r.failing else ""
-        )
+        state = f"last error {_ago(r.last_error_at, now)}" if r.last_error_at else "last error"
+        if r.failing and r.failing_since is not None:
+            polls = f"{r.error_count} poll{'s' if r.error_count > 1 else ''}"
+            state = f"failing for {_ago(r.failing_since, now).removesuffix(' ago')} ({polls}), {state}"
+        if r.failing_long:
+            state = "WARNING: " + state
+        head = Text(f"{r.name}: {state}: ", style="red" if r.failing else "")
         console.print(head + Text((r.last_error or "")[:300]))
     console.print(
         Text(
