@@ -231,7 +231,8 @@ def _restore_postgres(dump: Path, url: str, manifest: Manifest, *, force: bool) 
     engine.dispose()
     listing = _run(["pg_restore", "--list", str(dump)], url, capture=True)
     if exists:  # the schema itself is there already (always so for public): restore only its contents
-        listing = "\n".join(line for line in listing.splitlines() if f" SCHEMA - {schema} " not in line)
+        skip = (f" SCHEMA - {schema} ", f" COMMENT - SCHEMA {schema} ")
+        listing = "\n".join(line for line in listing.splitlines() if not any(m in line for m in skip))
     toc = dump.with_suffix(".list")
     toc.write_text(listing, encoding="utf-8")
     _run(

@@ -41,23 +41,22 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _span(seconds: float) -> str:
+    """A duration in its largest whole unit: 40s, 5m, 3h, 2d."""
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= unit:
+            return f"{int(seconds // unit)}{name}"
+    return f"{int(max(seconds, 0))}s"
+
+
 def _ago(value: datetime | None, now: datetime) -> str:
-    """A moment as a short distance from now ("5m ago", "in 2h", "3d ago"): fits an 80-column row."""
+    """A moment as a short distance from now ("5m ago", "in 2h", "now"): fits an 80-column row."""
     if value is None:
         return "never"
     seconds = (value - now).total_seconds()
-    span = abs(seconds)
-    text = next(
-        (
-            f"{int(span // unit)}{name}"
-            for unit, name in ((86400, "d"), (3600, "h"), (60, "m"))
-            if span >= unit
-        ),
-        "now" if span < 60 else "",
-    )
-    if text == "now":
+    if abs(seconds) < 60:
         return "now"
-    return f"in {text}" if seconds > 0 else f"{text} ago"
+    return f"in {_span(seconds)}" if seconds > 0 else f"{_span(-seconds)} ago"
 
 
 @sources_app.command("add")
@@ -152,7 +151,7 @@ def _print_statuses(rows: list[SourceStatus], now: datetime) -> None:
         state = f"last error {_ago(r.last_error_at, now)}" if r.last_error_at else "last error"
         if r.failing and r.failing_since is not None:
             polls = f"{r.error_count} poll{'s' if r.error_count > 1 else ''}"
-            state = f"failing for {_ago(r.failing_since, now).removesuffix(' ago')} ({polls}), {state}"
+            state = f"failing for {_span((now - r.failing_since).total_seconds())} ({polls}), {state}"
         if r.failing_long:
             state = "WARNING: " + state
         head = Text(f"{r.name}: {state}: ", style="red" if r.failing else "")
