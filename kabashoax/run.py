@@ -81,7 +81,7 @@ def with_notifier(app: FastAPI) -> FastAPI:
     inner = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(a: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(a: FastAPI):
         notifier = Notifier(notification_senders())  # type: ignore[arg-type]
         for sender in notifier.senders.values():
             bot = getattr(sender, "bot", None)

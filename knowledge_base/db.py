@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -29,7 +30,7 @@ class SchemaNotReady(RuntimeError):
     """The database is not at the schema this code needs; the message says what to run."""
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets the bot, the console and the notifier share one SQLite file without 'database is locked'.
 
     pysqlite's own transaction handling never emits BEGIN, which breaks SAVEPOINTs (and so rolled-back

@@ -375,6 +375,7 @@ def _write_article(
         if existing is None
         else session.exec(select(Passage).where(Passage.article_id == existing.id)).all()
     )
+    assert source.id is not None, "the source is stored before its articles"
     article = existing or Article(
         source_id=source.id, guid=item.guid, url=item.url, title="", content_hash=""
     )
@@ -382,6 +383,7 @@ def _write_article(
     article.published_at, article.content_hash = item.published_at, planned.digest
     session.add(article)
     session.flush()
+    assert article.id is not None
     session.add_all(
         Passage(article_id=article.id, position=n, text=text, embedding=vectors.get(text))
         for n, text in enumerate(planned.passages)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def mask_personal_numbers(text: str) -> str:
     return _PERSONAL_NUMBER.sub("[redacted]", text)
 
 
-def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Mask personal numbers in the message, extras and traceback of records above DEBUG."""
     if event.get("level") == "debug":
         return event
@@ -41,7 +42,7 @@ def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _add_role(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_role(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event.setdefault("role", _role)
     event.setdefault("pid", os.getpid())
     return event

@@ -273,12 +273,14 @@ def failing_too_long(source: Source, now: datetime) -> bool:
 def source_statuses(*, session: Session, now: datetime | None = None) -> list[SourceStatus]:
     """Every source with its polling state and article counts (total, stored in the last 7 days)."""
     now = now or utcnow()
-    totals = dict(session.exec(select(Article.source_id, func.count()).group_by(Article.source_id)).all())
+    totals = dict(
+        session.exec(select(Article.source_id, func.count()).group_by(col(Article.source_id))).all()
+    )
     week = dict(
         session.exec(
             select(Article.source_id, func.count())
             .where(col(Article.fetched_at) >= now - timedelta(days=7))
-            .group_by(Article.source_id)
+            .group_by(col(Article.source_id))
         ).all()
     )
     rows = []
@@ -291,8 +293,8 @@ def source_statuses(*, session: Session, now: datetime | None = None) -> list[So
                 kind=s.kind,
                 enabled=s.enabled,
                 feed_url=s.feed_url,
-                articles=int(totals.get(s.id, 0)),
-                items_this_week=int(week.get(s.id, 0)),
+                articles=int(totals.get(s.id or 0, 0)),
+                items_this_week=int(week.get(s.id or 0, 0)),
                 last_polled_at=s.last_polled_at,
                 last_ok_at=s.last_ok_at,
                 last_error=s.last_error,
