@@ -26,20 +26,20 @@ class KabashoaxApp(typer.Typer):
     """Known operator errors (schema not migrated, database unreachable) end in one line, not a traceback."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from knowledge_base.db import SchemaNotReady
-
         try:
             return super().__call__(*args, **kwargs)
-        except SchemaNotReady as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise SystemExit(1) from None
-        except Exception as exc:
+        except Exception as exc:  # the classes are imported here only: `--help` must not load the ORM
             from sqlalchemy.exc import OperationalError
 
-            if not isinstance(exc, OperationalError):
+            from knowledge_base.db import SchemaNotReady
+
+            if isinstance(exc, SchemaNotReady):
+                typer.echo(f"error: {exc}", err=True)
+            elif isinstance(exc, OperationalError):
+                reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+                typer.echo(f"error: the database is not reachable: {reason}", err=True)
+            else:
                 raise
-            reason = str(exc.orig or exc).strip().splitlines()[0][:300]
-            typer.echo(f"error: the database is not reachable: {reason}", err=True)
             raise SystemExit(1) from None
 
 

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from knowledge_base.settings import PACKAGE_DIR
-
 if TYPE_CHECKING:
     from knowledge_base import matching
 
@@ -23,6 +21,8 @@ claims_app = typer.Typer(help="Matching citizens' claims against published verdi
 
 def default_dev_csv() -> Path:
     """The real dev sample beside the repository (`../shared/data`), or under KABASHOAX_SHARED_DATA."""
+    from knowledge_base.settings import PACKAGE_DIR
+
     shared = os.environ.get("KABASHOAX_SHARED_DATA")
     base = Path(shared) if shared else PACKAGE_DIR.parents[1] / "shared" / "data"
     return base / "factchecks" / "turnbackhoax_dev.csv"
