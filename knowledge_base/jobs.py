@@ -11,10 +11,13 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from knowledge_base import progress
 from knowledge_base.feeds import Embedder, PollInterrupted, ingest_due
+from knowledge_base.metrics import saved_index_size
+from knowledge_base.models import Passage
 from knowledge_base.scheduler import Job, stopping
 from knowledge_base.settings import get_settings
 
@@ -69,7 +72,12 @@ def poll_feeds(now: datetime, *, session: Session) -> None:
 
 def sync_index(now: datetime, *, session: Session) -> None:
     """Embed passages stored without vectors (e.g. `ingest --no-index`), a batch per commit, and save
-    this process's copy of the index so a restarting web process loads it current."""
+    this process's copy of the index so a restarting web process loads it current.
+
+    Skipped (without loading the model) when every passage has its vector and the saved index has
+    them all."""
+    if not _index_work(session):
+        return
     from knowledge_base.search import get_searcher
 
     searcher = get_searcher(session)
@@ -82,3 +90,12 @@ def sync_index(now: datetime, *, session: Session) -> None:
             break
     if changed:
         searcher.save()
+
+
+def _index_work(session: Session) -> bool:
+    """Whether some passage lacks a vector, or the saved index holds a different number of them."""
+    unembedded = session.exec(select(Passage.id).where(col(Passage.embedding).is_(None)).limit(1)).first()
+    if unembedded is not None:
+        return True
+    stored = int(session.exec(select(func.count()).select_from(Passage)).one() or 0)
+    return saved_index_size("passages") != stored

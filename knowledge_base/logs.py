@@ -43,6 +43,7 @@ def _redact(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mutabl
 
 
 def _add_role(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
     event.setdefault("role", _role)
     event.setdefault("pid", os.getpid())
     return event
@@ -88,8 +89,9 @@ def configure(role: str, *, log_file: Path | None = None, level: str | None = No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel((level or settings.log_level).upper())
-    # httpx logs every URL at INFO, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every URL at INFO, and Telegram's URLs contain the bot token; the others are chatter.
+    for name in ("httpx", "alembic", "faiss", "sentence_transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

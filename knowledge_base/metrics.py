@@ -85,7 +85,7 @@ JOB_SECONDS = Histogram(
 # --------------------------------------------------------------------------- read from the database
 
 
-def _saved_index_size(name: str) -> int | None:
+def saved_index_size(name: str) -> int | None:
     """Vectors in the index as last saved by any process (its manifest), None when never saved."""
     try:
         manifest = json.loads((get_settings().index_dir / f"{name}.json").read_text(encoding="utf-8"))
@@ -140,7 +140,7 @@ def database_metrics(session: Session) -> list[GaugeMetricFamily]:
     index = GaugeMetricFamily(
         "kabashoax_index_vectors", "Vectors in the saved search index (as last saved)", labels=["index"]
     )
-    size = _saved_index_size("passages")
+    size = saved_index_size("passages")
     if size is not None:
         index.add_metric(["passages"], float(size))
     return [outbox, age, sources, passages, index]
