@@ -52,11 +52,17 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+# Batch commands whose long steps draw progress bars (servers and conversations never do).
+PROGRESS_COMMANDS = frozenset({"ingest", "index", "verdicts", "claims", "restore"})
+
+
 @app.callback()
 def _every_command(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in PROGRESS_COMMANDS:
+        return
     from knowledge_base import progress
 
-    # Long work draws progress bars on a terminal; never in --json mode or when output is captured.
+    # On a terminal only; never in --json mode or when output is captured (pipes, CI logs).
     ctx.with_resource(progress.shown(progress.wanted(as_json="--json" in sys.argv)))
 
 

@@ -2,7 +2,7 @@
 
 Library code marks its steps (`with progress.task("embedding passages", total=n): ... advance(k)`);
 these calls cost nothing unless the command line turned progress on (`progress.shown(...)`, done for
-every `kabashoax` command), and then a rich progress bar is drawn on stderr and removed when the work
+the batch commands: ingest, index, verdicts, claims, restore), and then a rich progress bar is drawn on stderr and removed when the work
 ends. It is on only when `progress.wanted()`: never with `--json`, never when stdout or stderr is not a
 terminal (pipes, CI logs, the scheduler process).
 """
@@ -76,8 +76,8 @@ def wanted(as_json: bool = False) -> bool:
 
 @contextmanager
 def shown(enabled: bool) -> Iterator[None]:
-    """Draw the steps of the work inside this block (when `enabled`); the `kabashoax` command wraps
-    every command in it, so a command without steps (prompts, chat) never draws anything."""
+    """Draw the steps of the work inside this block (when `enabled`); nothing is drawn until a step
+    starts, so a prompt before the work is never covered by a bar."""
     if not enabled:
         yield
         return
