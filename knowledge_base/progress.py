@@ -2,9 +2,9 @@
 
 Library code marks its steps (`with progress.task("embedding passages", total=n): ... advance(k)`);
 these calls cost nothing unless the command line turned progress on (`progress.shown(...)`, done for
-the batch commands: ingest, index, verdicts, claims, restore), and then a rich progress bar is drawn on stderr and removed when the work
-ends. It is on only when `progress.wanted()`: never with `--json`, never when stdout or stderr is not a
-terminal (pipes, CI logs, the scheduler process).
+the batch commands: ingest, index, verdicts, claims, restore), and then a rich progress bar is
+drawn on stderr and removed when the work ends. It is on only when `progress.wanted()`: never with
+`--json`, never when stdout or stderr is not a terminal (pipes, CI logs, the scheduler process).
 """
 
 from __future__ import annotations

@@ -119,8 +119,8 @@ def sync_sources(specs: list[SourceSpec], *, session: Session) -> SyncReport:
             continue
         if source.feed_url != spec.feed_url:  # validators and failures of the old URL mean nothing now
             source.etag = source.last_modified = None
-            source.next_poll_at = source.failing_since = None
-            source.error_count = 0
+            source.failing_since, source.error_count = None, 0
+            source.next_poll_at = utcnow()  # a new URL is tried at once
         changed = False
         for name in _SYNCED_FIELDS:
             value = getattr(spec, name)
@@ -179,7 +179,7 @@ def list_sources(*, session: Session) -> list[Source]:
 def set_enabled(name: str, enabled: bool, *, session: Session) -> Source:
     source = get_source(name, session=session)
     if enabled and not source.enabled:
-        source.next_poll_at = None  # polled at the scheduler's next look
+        source.next_poll_at = utcnow()  # polled at the scheduler's next look
     source.enabled = enabled
     session.add(source)
     session.flush()
