@@ -98,4 +98,4 @@ def _index_work(session: Session) -> bool:
     if unembedded is not None:
         return True
     stored = int(session.exec(select(func.count()).select_from(Passage)).one() or 0)
-    return saved_index_size("passages") != stored
+    return (saved_index_size("passages") or 0) != stored

@@ -49,7 +49,7 @@ HANDLING_SECONDS = Histogram(
 NLU_BREAKER_OPEN = Gauge(
     "kabashoax_nlu_breaker_open",
     "1 while the Rasa circuit breaker is open (intents come from the fallback classifier)",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 MATCH_DECISIONS = Counter(
     "kabashoax_match_decisions_total", "Claim-matching decisions (auto, suggest, none)", ["decision"]

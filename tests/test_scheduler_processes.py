@@ -293,3 +293,16 @@ def runners(logs: list[Path]) -> set[object]:
         for e in log_events(path)
         if str(e.get("event", "")).startswith("job feeds.poll ok")
     }
+
+
+def test_scheduler_once_runs_the_due_jobs_and_exits(tmp_path: Path) -> None:
+    env = data_dir_env(tmp_path, SCHEDULER_FEED_TICK_S="60")
+    cmd = [sys.executable, "-m", "kabashoax.cli", "scheduler", "--once"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    events = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "ran 2 due jobs: feeds.poll, index.sync" for e in events), first.stderr
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert "ran 0 due jobs: none" in again.stderr  # not due again yet: the schedule is in the database
+    unknown = subprocess.run([*cmd, "--job", "nope"], env=env, capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 2 and "unknown jobs: nope" in unknown.stderr
