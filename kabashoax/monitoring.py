@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -29,6 +30,7 @@ from knowledge_base.metrics import DatabaseCollector
 from knowledge_base.models import Passage, utcnow
 from knowledge_base.settings import get_settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 DbSession = Annotated[Session, Depends(get_session)]
 
@@ -66,8 +68,9 @@ def _database(session: Session) -> dict[str, Any]:
     try:
         session.exec(select(text("1"))).one()
         current, head = current_revision(session.connection()), head_revision()
-    except Exception as exc:  # any failure here means "not ready", with the reason
-        return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    except Exception as exc:  # any failure means "not ready"; details go to the log, not to the public
+        log.warning("readiness: database check failed: %s", str(exc).splitlines()[0][:300])
+        return {"ok": False, "error": type(exc).__name__}
     if current != head:
         return {"ok": False, "error": f"schema at {current}, code needs {head}: run `kabashoax db upgrade`"}
     return {"ok": True, "schema": current}
