@@ -35,11 +35,16 @@ def chat() -> None:
     """Chat with the bot core in the terminal (same conversation as Telegram). Type #N to press a button."""
     from bot.core import Envelope
     from bot.runtime import get_core
+    from knowledge_base import logs
+    from knowledge_base.settings import get_settings as kb_settings
 
+    log_file = kb_settings().data_dir / "logs" / "chat.log"
+    logs.configure("chat", log_file=log_file)  # the terminal is the conversation: log lines go to the file
     core = get_core()
     choices: dict[str, str] = {}
     address = f"terminal:{uuid.getnode()}"
     typer.echo("Ketik pesan (Ctrl-D untuk keluar). Tombol: ketik #1, #2, …")
+    typer.echo(f"(log: {log_file})")
 
     async def show(_address: str, replies: list[Reply]) -> None:
         _print(replies, choices)
@@ -67,12 +72,12 @@ def telegram_polling() -> None:
     from bot.runtime import get_core
     from bot.settings import get_settings
     from bot.telegram import build_application
+    from knowledge_base import logs
 
     settings = get_settings()
     if not settings.telegram_bot_token:
         raise typer.BadParameter("set TELEGRAM_BOT_TOKEN")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure("telegram")
     application = build_application(settings, get_core(), polling=True)
     application.run_polling(allowed_updates=Update.ALL_TYPES)
 
@@ -102,8 +107,9 @@ def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhoo
 @bot_app.command("notify")
 def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
     """Deliver promised notifications (verdicts, corrections) from the outbox, with retries."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from knowledge_base import logs
+
+    logs.configure("notifier")
     asyncio.run(_notify(once))
 
 

@@ -7,11 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fact_team_console.passwords import WeakPasswordError
-from fact_team_console.settings import get_console_settings
-from fact_team_console.users import UserError, create_user, list_users
-from knowledge_base.db import migrate, session_scope
-from knowledge_base.models import Role
+from knowledge_base.vocabulary import Role
 
 users_app = typer.Typer(help="Staff accounts of the fact team console.", no_args_is_help=True)
 
@@ -25,6 +21,10 @@ def users_add(
     ] = None,
 ) -> None:
     """Create a staff account; weak passwords are refused."""
+    from fact_team_console.passwords import WeakPasswordError
+    from fact_team_console.users import UserError, create_user
+    from knowledge_base.db import migrate, session_scope
+
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     migrate()
@@ -40,6 +40,9 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Show staff accounts (never their password hashes)."""
+    from fact_team_console.users import list_users
+    from knowledge_base.db import migrate, session_scope
+
     migrate()
     with session_scope() as session:
         for user in list_users(session):
@@ -63,6 +66,9 @@ def console(
 ) -> None:
     """Serve the fact team console (and, when composed, the whole web app)."""
     import uvicorn
+
+    from fact_team_console.settings import get_console_settings
+    from knowledge_base.db import migrate
 
     settings = get_console_settings()
     migrate()

@@ -1,4 +1,4 @@
-"""Dashboard for everyone on the team; audit log and staff accounts for admins."""
+"""Dashboard and trusted-source status for everyone on the team; audit log and staff accounts for admins."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from fact_team_console import audit, dashboard, ticket_detail, users
 from fact_team_console.forms import Post
 from fact_team_console.passwords import WeakPasswordError
 from fact_team_console.security import MAX_ID, Admin, CurrentUser, DbSession, RowId, csrf_protect
-from fact_team_console.templating import render
+from fact_team_console.templating import SECURITY_HEADERS, render, templates
+from knowledge_base.settings import get_settings
+from knowledge_base.sources import long_failing_sources, source_statuses
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,6 +25,30 @@ def dashboard_page(
     session: DbSession,
 ) -> HTMLResponse:
     return render(request, "dashboard.html", {"user": user, "s": dashboard.compute(session)})
+
+
+@router.get("/sources")
+def sources_page(request: Request, user: CurrentUser, session: DbSession) -> HTMLResponse:
+    """Per trusted source: last success, last error, items this week, next poll."""
+    context = {
+        "user": user,
+        "rows": source_statuses(session=session),
+        "warn_hours": get_settings().source_failing_warn_hours,
+    }
+    return render(request, "sources.html", context)
+
+
+@router.get("/sources/warning")
+def sources_warning(request: Request, user: CurrentUser, session: DbSession) -> HTMLResponse:
+    """The banner every page loads (htmx): sources failing for the warning period; empty when none."""
+    context = {
+        "failing": long_failing_sources(session=session),
+        "warn_hours": get_settings().source_failing_warn_hours,
+    }
+    # Not `render`: this fragment must not consume the page's one-time flash messages.
+    response = templates.TemplateResponse(request, "_sources_warning.html", context)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @router.get("/audit")

@@ -1,8 +1,10 @@
 """`kabashoax run`: everything on one machine with the embedded defaults.
 
 Order matters for a first start offline: schema, then the knowledge base (bundled sample feeds,
-then whatever trusted source is due and reachable), then Rasa in the background (the bot answers
-with its fallback classifier until Rasa is ready), then the web app with the notifier beside it.
+indexed before serving so the first citizen gets answers), then the scheduler process (which polls
+the trusted sources from then on), Rasa in the background (the bot answers with its fallback
+classifier until Rasa is ready), then the web app with the notifier beside it. SIGTERM stops the
+web app, then the scheduler and Rasa.
 """
 
 from __future__ import annotations
@@ -19,33 +21,28 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from kabashoax.children import Child
+from knowledge_base import logs
 from knowledge_base.db import migrate, session_scope
-from knowledge_base.feeds import ingest_due, ingest_samples
+from knowledge_base.feeds import ingest_samples
 from knowledge_base.search import sync_passages
 from knowledge_base.sources import load_specs, sync_sources
 
 log = logging.getLogger("kabashoax.run")
 
 
-def prepare_knowledge_base(*, poll_sources: bool = True) -> int:
-    """Migrate, load sources.yaml and the bundled feeds, poll due sources, index new passages."""
+def prepare_knowledge_base() -> int:
+    """Migrate, load sources.yaml and the bundled sample feeds, index new passages (the scheduler polls)."""
     migrate()
     with session_scope() as session:
         sync_sources(load_specs(), session=session)
         reports = ingest_samples(session=session)
-        if poll_sources:
-            reports += ingest_due(session=session)
         session.commit()
         for r in reports:
             if not r.ok:
                 log.warning("source %s not ingested: %s", r.source, (r.error or "")[:200])
         indexed = sync_passages(session)
-    log.info(
-        "knowledge base ready: %d of %d sources read, %d passages newly indexed",
-        sum(r.ok for r in reports),
-        len(reports),
-        indexed,
-    )
+    log.info("knowledge base ready: %d bundled feeds read, %d passages newly indexed", len(reports), indexed)
     return indexed
 
 
@@ -98,31 +95,47 @@ def with_notifier(app: FastAPI) -> FastAPI:
     return app
 
 
-def run(host: str, port: int, *, rasa: bool, notifier: bool, ingest: bool, poll_sources: bool) -> None:
+def scheduler_args(*, poll_sources: bool) -> list[str]:
+    """The scheduler child's command line (sources.yaml was synced by the start already)."""
+    return ["scheduler", "--no-sync", *([] if poll_sources else ["--no-feeds"])]
+
+
+def run(
+    host: str,
+    port: int,
+    *,
+    rasa: bool,
+    notifier: bool,
+    ingest: bool,
+    poll_sources: bool,
+    scheduler: bool = True,
+) -> None:
     from fact_team_console.settings import get_console_settings
     from kabashoax.web import create_app
 
     forwarded = get_console_settings().forwarded_allow_ips  # proxies trusted: none unless configured
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure("web")
     if ingest:
-        prepare_knowledge_base(poll_sources=poll_sources)
+        prepare_knowledge_base()
     else:
         migrate()
+    children = [Child("scheduler", scheduler_args(poll_sources=poll_sources)).start()] if scheduler else []
     threading.Thread(target=warm_fallback_classifier, name="nlu-fallback", daemon=True).start()
     rasa_holder = start_rasa_in_background() if rasa else {}
     app = create_app()
     if notifier:
         app = with_notifier(app)
-    log.info("serving on http://%s:%d (console /, webhooks /webhooks/*, health /health)", host, port)
+    log.info("serving on http://%s:%d (console /, webhooks /webhooks/*, health /health, /ready)", host, port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action the process would
-    # die before the `finally` below and leave Rasa running.
+    # die before the `finally` below and leave Rasa and the scheduler running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
-            app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded, log_level="info"
+            app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded, log_config=None
         )
     finally:
+        for child in children:
+            child.stop()
         server = rasa_holder.get("server")
         if server is not None:
             server.stop()

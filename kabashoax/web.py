@@ -8,6 +8,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 import bot.web
 import fact_team_console.web
+import kabashoax.monitoring
 from fact_team_console.security import csrf_protect, current_user
 from fact_team_console.templating import render, templates
 
@@ -18,6 +19,7 @@ def create_app() -> FastAPI:
     fact_team_console.web.install(app)
     app.include_router(bot.web.router)
     give_bot_pages_the_console_login(app)
+    app.include_router(kabashoax.monitoring.router)  # /metrics (loopback or token), /ready
     return app
 
 

@@ -6,14 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from knowledge_base import matching
-from knowledge_base.db import session_scope
-from knowledge_base.settings import PACKAGE_DIR, get_settings
-from knowledge_base.verdict_import import ImportFileError, import_csv
+if TYPE_CHECKING:
+    from knowledge_base import matching
 
 verdicts_app = typer.Typer(
     help="Verdicts of the fact team and of trusted fact-checkers.", no_args_is_help=True
@@ -23,6 +21,8 @@ claims_app = typer.Typer(help="Matching citizens' claims against published verdi
 
 def default_dev_csv() -> Path:
     """The real dev sample beside the repository (`../shared/data`), or under KABASHOAX_SHARED_DATA."""
+    from knowledge_base.settings import PACKAGE_DIR
+
     shared = os.environ.get("KABASHOAX_SHARED_DATA")
     base = Path(shared) if shared else PACKAGE_DIR.parents[1] / "shared" / "data"
     return base / "factchecks" / "turnbackhoax_dev.csv"
@@ -49,8 +49,12 @@ def verdicts_import(
     ] = False,
 ) -> None:
     """Import past fact-checks; bad rows are listed by line and skipped, re-importing adds nothing."""
+    from knowledge_base import matching, progress
+    from knowledge_base.db import session_scope
+    from knowledge_base.verdict_import import ImportFileError, import_csv
+
     try:
-        with session_scope() as session:
+        with session_scope() as session, progress.task("importing verdicts"):
             report = import_csv(file, session=session, with_messages=with_messages)
     except ImportFileError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -61,7 +65,7 @@ def verdicts_import(
         f"{report.added} verdicts added, {report.already_known} already known, {len(report.errors)} bad rows"
     )
     if report.added:
-        with session_scope() as session:
+        with session_scope() as session, progress.task("indexing verdict texts"):
             size = matching.sync(session)
         typer.echo(f"verdict index ready: {size} texts")
 
@@ -87,6 +91,9 @@ def claims_match(
     ] = False,
 ) -> None:
     """Match a claim against published verdicts (stdin: JSON Lines out, models loaded once)."""
+    from knowledge_base import matching
+    from knowledge_base.db import session_scope
+
     with session_scope() as session:
         if text is not None:
             if not text.strip():
@@ -109,12 +116,17 @@ def claims_match(
 @claims_app.command("calibrate")
 def claims_calibrate(
     csv_path: CsvOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the model")] = matching.MODEL_FILE,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the model [default: the bundled one]")
+    ] = None,
 ) -> None:
     """Train the match model on the calibration split of the dev CSV and print the chosen thresholds."""
+    from knowledge_base import matching, progress
     from knowledge_base.match_calibration import calibrate
 
-    model = calibrate(_dev_csv(csv_path), out)
+    out = out or matching.MODEL_FILE
+    with progress.task("calibrating the match model"):
+        model = calibrate(_dev_csv(csv_path), out)
     typer.echo(f"wrote {out} ({model['trained_on']})")
     typer.echo(f"out-of-fold on the calibration split: {json.dumps(model['out_of_fold'])}")
     typer.echo(
@@ -130,6 +142,7 @@ def claims_evaluate(
 ) -> None:
     """Held-out figures (messages whose verdicts calibration never saw), with the thresholds in settings."""
     from knowledge_base.match_calibration import evaluate
+    from knowledge_base.settings import get_settings
 
     report = evaluate(_dev_csv(csv_path)).as_dict()
     settings = get_settings()

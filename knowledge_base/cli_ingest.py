@@ -1,39 +1,27 @@
-"""`kabashoax sources ...` and `kabashoax ingest`: the operator's handle on trusted-feed ingestion."""
+"""`kabashoax sources ...` and `kabashoax ingest`: the operator's handle on trusted-feed ingestion.
+
+Only typer and the source kinds are imported at start; each command imports its own work.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-from sqlalchemy import func
-from sqlmodel import Session, select
 
-from knowledge_base.db import session_scope
-from knowledge_base.feeds import (
-    IngestReport,
-    ingest_due,
-    ingest_file,
-    ingest_samples,
-    ingest_sources,
-)
-from knowledge_base.models import Article, SourceKind
-from knowledge_base.sources import (
-    SourceError,
-    add_source,
-    get_source,
-    list_sources,
-    load_specs,
-    next_poll_at,
-    set_enabled,
-    sync_sources,
-)
+from knowledge_base.vocabulary import SourceKind
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlmodel import Session
+
+    from knowledge_base.feeds import IngestReport
+    from knowledge_base.sources import SourceStatus
 
 log = logging.getLogger(__name__)
 sources_app = typer.Typer(help="Trusted sources whose feeds are ingested.", no_args_is_help=True)
@@ -41,16 +29,34 @@ sources_app = typer.Typer(help="Trusted sources whose feeds are ingested.", no_a
 
 def _console() -> Console:
     """A console per call (sized to this terminal); no markup: feed errors are untrusted text."""
+    from rich.console import Console
+
     return Console(highlight=False, markup=False)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
+    from rich.text import Text
+
     _console().print(Text("error: ", style="red") + Text(message))
     return typer.Exit(code)
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+def _span(seconds: float) -> str:
+    """A duration in its largest whole unit: 40s, 5m, 3h, 2d."""
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= unit:
+            return f"{int(seconds // unit)}{name}"
+    return f"{int(max(seconds, 0))}s"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    """A moment as a short distance from now ("5m ago", "in 2h", "now"): fits an 80-column row."""
+    if value is None:
+        return "never"
+    seconds = (value - now).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    return f"in {_span(seconds)}" if seconds > 0 else f"{_span(-seconds)} ago"
 
 
 @sources_app.command("add")
@@ -64,6 +70,9 @@ def sources_add(
     interval: Annotated[int, typer.Option("--interval", help="Minutes between polls")] = 60,
 ) -> None:
     """Register a trusted source."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.sources import SourceError, add_source
+
     try:
         with session_scope() as session:
             add_source(
@@ -82,28 +91,77 @@ def sources_add(
 
 
 @sources_app.command("list")
-def sources_list() -> None:
-    """All sources with their last poll, next poll, article count and last error."""
+def sources_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source (JSON Lines)")] = False,
+) -> None:
+    """Every source: on/off, last success, next poll, items stored this week, failures; then the errors."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.models import utcnow
+    from knowledge_base.sources import source_statuses
+
+    now = utcnow()
     with session_scope() as session:
-        counts = dict(session.exec(select(Article.source_id, func.count()).group_by(Article.source_id)).all())
-        table = Table(
-            "name", "outlet", "kind", "on", "articles", "last poll", "next poll", "errors", "last error"
+        rows = source_statuses(session=session, now=now)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(_status_json(row), ensure_ascii=False))
+        return
+    _print_statuses(rows, now)
+
+
+def _status_json(row: SourceStatus) -> dict[str, object]:
+    data = dict(row.__dict__)
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+    return data
+
+
+def _print_statuses(rows: list[SourceStatus], now: datetime) -> None:
+    """A table that fits 80 columns, then each source's last error on lines of its own (wrapped)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table("name", "on", "last ok", "next poll", "week", "total", "fails", box=None, pad_edge=False)
+    table.columns[0].overflow = "fold"
+    for column in table.columns[2:]:
+        column.no_wrap = True
+    for column in table.columns[4:]:
+        column.justify = "right"
+    for r in rows:
+        fails = Text(str(r.error_count), style="red" if r.failing else "")
+        if r.failing_long:
+            fails.append(" !", style="bold red")
+        table.add_row(
+            r.name,
+            "yes" if r.enabled else "no",
+            _ago(r.last_ok_at, now),
+            _ago(r.next_poll, now) if r.next_poll else "-",
+            str(r.items_this_week),
+            str(r.articles),
+            fails,
         )
-        table.columns[0].no_wrap = True
-        table.columns[1].max_width = 22
-        for s in list_sources(session=session):
-            table.add_row(
-                s.name,
-                s.outlet,
-                s.kind,
-                "yes" if s.enabled else "no",
-                str(counts.get(s.id, 0)),
-                _when(s.last_polled_at),
-                _when(next_poll_at(s)) if s.enabled and s.feed_url else "never",
-                str(s.error_count),
-                (s.last_error or "")[:120],
-            )
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    errors = [r for r in rows if r.last_error]
+    if errors:
+        console.print()
+        console.print(Text("last errors:", style="bold"))
+    for r in errors:
+        state = f"last error {_ago(r.last_error_at, now)}" if r.last_error_at else "last error"
+        if r.failing and r.failing_since is not None:
+            polls = f"{r.error_count} poll{'s' if r.error_count > 1 else ''}"
+            state = f"failing for {_span((now - r.failing_since).total_seconds())} ({polls}), {state}"
+        if r.failing_long:
+            state = "WARNING: " + state
+        head = Text(f"{r.name}: {state}: ", style="red" if r.failing else "")
+        console.print(head + Text((r.last_error or "")[:300]))
+    console.print(
+        Text(
+            f"{len(rows)} sources; week = items stored in the last 7 days; ! = failing for too long",
+            style="dim",
+        )
+    )
 
 
 @sources_app.command("disable")
@@ -119,6 +177,9 @@ def sources_enable(name: str) -> None:
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
+    from knowledge_base.db import session_scope
+    from knowledge_base.sources import SourceError, set_enabled
+
     try:
         with session_scope() as session:
             set_enabled(name, enabled, session=session)
@@ -134,6 +195,9 @@ def sources_sync(
     ] = None,
 ) -> None:
     """Add/update sources from the yaml file; sources disabled by the operator stay disabled."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.sources import SourceError, load_specs, sync_sources
+
     try:
         specs = load_specs(file)
         with session_scope() as session:
@@ -146,6 +210,9 @@ def sources_sync(
 
 
 def _print_reports(reports: list[IngestReport]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         "source", "status", "new articles", "updated", "new passages", "duplicates", "skipped", "error"
     )
@@ -212,9 +279,15 @@ def ingest(
     Exit status: 0 when at least one source was read (or none was due), 1 when every source tried
     failed, 2 for a usage error (unknown source, unreadable file). Failures are recorded on the source.
     """
+    from knowledge_base.db import session_scope
+    from knowledge_base.feeds import ingest_due, ingest_file, ingest_samples, ingest_sources
+    from knowledge_base.jobs import passage_embedder
+    from knowledge_base.sources import SourceError, get_source, load_specs, sync_sources
+
     source = source or []
     if file is not None and len(source) != 1:
         raise _fail("--file needs exactly one --source NAME to ingest it as")
+    embed = passage_embedder(stop=lambda: False) if index else None
     with session_scope() as session:
         try:
             if sync:
@@ -229,9 +302,9 @@ def ingest(
                     raise SourceError(
                         f"no feed URL for {', '.join(unpollable)}: use --file PATH --source NAME"
                     )
-                reports = ingest_sources(chosen, session=session)
+                reports = ingest_sources(chosen, session=session, embed=embed)
             else:
-                reports = ingest_due(session=session, force=force)
+                reports = ingest_due(session=session, force=force, embed=embed)
         except (SourceError, OSError) as exc:
             raise _fail(str(exc)) from exc
         session.commit()

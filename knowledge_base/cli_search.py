@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from knowledge_base.answer import answer_question
-from knowledge_base.dates import format_date
-from knowledge_base.db import session_scope
-from knowledge_base.search import IndexCheck, check_index, rebuild_index, search_passages, sync_passages
+if TYPE_CHECKING:
+    from knowledge_base.search import IndexCheck
 
 console = Console()
 index_app = typer.Typer(help="The passage search indexes (FAISS + BM25) kept in step with the database.")
@@ -25,6 +22,12 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout")] = False,
 ) -> None:
     """Search the passages of trusted sources (hybrid BM25 + embeddings)."""
+    from rich.table import Table
+
+    from knowledge_base.dates import format_date
+    from knowledge_base.db import session_scope
+    from knowledge_base.search import search_passages
+
     with session_scope() as session:
         hits = search_passages(text, k=k, session=session)
     if as_json:
@@ -45,6 +48,9 @@ def search(
 
 def ask(question: Annotated[str, typer.Argument(help="A citizen's question")]) -> None:
     """Print the answer a citizen would get (exit 1 when the knowledge base has none)."""
+    from knowledge_base.answer import answer_question
+    from knowledge_base.db import session_scope
+
     with session_scope() as session:
         answer = answer_question(question, session=session)
     typer.echo(answer.text)
@@ -78,6 +84,9 @@ def index_check(
     ] = False,
 ) -> None:
     """Compare database and index; exit 1 if they differ (after --repair: if they still differ)."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.search import check_index
+
     with session_scope() as session:
         report = check_index(session, repair=repair)
     _print_check(report)
@@ -88,6 +97,9 @@ def index_check(
 @index_app.command("sync")
 def index_sync() -> None:
     """Embed passages lacking vectors and add new passages to the index."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.search import sync_passages
+
     with session_scope() as session:
         count = sync_passages(session)
     console.print(f"indexed {count} passages", highlight=False)
@@ -98,6 +110,9 @@ def index_rebuild(
     reembed: Annotated[bool, typer.Option("--reembed", help="Embed every passage again")] = False,
 ) -> None:
     """Rebuild the indexes from stored vectors (re-embedding all when the model changed)."""
+    from knowledge_base.db import session_scope
+    from knowledge_base.search import rebuild_index
+
     with session_scope() as session:
         count = rebuild_index(session, reembed=reembed)
     console.print(f"rebuilt the passage index with {count} passages", highlight=False)

@@ -1,9 +1,11 @@
 """Ingest trusted feeds: fetch (conditional GET, timeout, size limit), parse, de-duplicate, store passages.
 
 Each source is handled on its own: a dead, huge or malformed feed is recorded on its Source row
-(`last_error`, `error_count`) and the run goes on with the next one. Articles are unique by canonical
-URL, by guid within their source and by content hash, so re-ingesting a feed adds nothing. Passages are
-stored without embeddings; `knowledge_base.search.sync_passages` embeds and indexes them afterwards.
+(`last_error`, `error_count`, `failing_since`) with its next poll backed off, and the run goes on with
+the next one. Articles are unique by canonical URL, by guid within their source and by content hash, so
+re-ingesting a feed adds nothing. Given an embedder (the scheduler, `kabashoax ingest`), new passages are
+embedded after the fetch and stored with their vectors; otherwise they are stored without and
+`knowledge_base.search.sync_passages` embeds them afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,14 +28,18 @@ import httpx
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from knowledge_base import progress
+from knowledge_base.metrics import FEED_POLLS
 from knowledge_base.models import Article, Passage, Source, utcnow
 from knowledge_base.settings import get_settings
 from knowledge_base.sources import (
     SAMPLES_DIR,
     SAMPLES_FILE,
     due_sources,
+    failing_too_long,
     load_specs,
     pollable_sources,
+    schedule_next,
     sync_sources,
 )
 from knowledge_base.text import chunk_text, content_hash, html_to_text
@@ -52,6 +59,10 @@ _MAX_ERROR = 2000
 
 class FeedError(Exception):
     """Why a feed could not be ingested; recorded on the source, shown by `kabashoax sources list`."""
+
+
+class PollInterrupted(Exception):
+    """Raised by an embedder to abandon the run (shutdown): nothing is recorded, the feed stays due."""
 
 
 @dataclass
@@ -256,8 +267,18 @@ def searchable_text(item: FeedItem) -> str:
     return f"{item.title}\n{item.text}"
 
 
-def store_items(source: Source, items: list[FeedItem], *, session: Session) -> IngestReport:
-    """Insert unseen items; re-chunk this source's articles whose text changed (corrections, updates).
+@dataclass
+class _Planned:
+    """An item that will be written: new, or a changed version of an article of this source."""
+
+    item: FeedItem
+    existing: Article | None
+    digest: str
+    passages: list[str]
+
+
+def _plan(source: Source, items: list[FeedItem], *, session: Session) -> tuple[list[_Planned], int]:
+    """Which items to write (reads only) and how many are duplicates.
 
     The canonical URL identifies an article; an item whose URL or content hash is already stored
     (from any source) is a duplicate. An item reusing a guid of another URL of this source (a feed
@@ -265,7 +286,6 @@ def store_items(source: Source, items: list[FeedItem], *, session: Session) -> I
     replaced by the item at the same URL.
     """
     settings = get_settings()
-    report = IngestReport(source=source.name, status="ok")
     hashes = {id(i): content_hash(i.title, i.text) for i in items}
     guids, urls = [i.guid for i in items], [i.url for i in items]
     own = session.exec(
@@ -273,74 +293,101 @@ def store_items(source: Source, items: list[FeedItem], *, session: Session) -> I
             Article.source_id == source.id, col(Article.guid).in_(guids) | col(Article.url).in_(urls)
         )
     ).all()
-    by_guid, by_url = {a.guid: a for a in own}, {a.url: a for a in own}
+    known_guids, by_url = {a.guid for a in own}, {a.url: a for a in own}
     seen_urls = set(session.exec(select(Article.url).where(col(Article.url).in_(urls))).all())
     seen_hashes = set(
         session.exec(
             select(Article.content_hash).where(col(Article.content_hash).in_(list(hashes.values())))
         ).all()
     )
+    planned: list[_Planned] = []
+    duplicates = 0
     handled: set[str] = set()  # the first item at a URL wins: a repeat must not flip the text each run
     for item in items:
         digest = hashes[id(item)]
         if item.url in handled:
-            report.duplicates += 1
+            duplicates += 1
             continue
         handled.add(item.url)
         existing = by_url.get(item.url)
-        if existing is None and item.guid in by_guid:
+        if existing is None and item.guid in known_guids:
             item.guid = item.url
         if existing is not None and existing.content_hash == digest:
-            report.duplicates += 1
+            duplicates += 1
             continue
         if existing is None and (item.url in seen_urls or digest in seen_hashes):
-            report.duplicates += 1
+            duplicates += 1
             continue
         passages = chunk_text(searchable_text(item), settings.passage_words, settings.passage_overlap_words)
+        planned.append(_Planned(item, existing, digest, passages))
+        known_guids.add(item.guid)
+        seen_urls.add(item.url)
+        seen_hashes.add(digest)
+    return planned, duplicates
+
+
+def pending_passages(source: Source, items: list[FeedItem], *, session: Session) -> list[str]:
+    """The passage texts `store_items` would write now (reads only), so they can be embedded first."""
+    planned, _ = _plan(source, items, session=session)
+    return [text for p in planned for text in p.passages]
+
+
+def store_items(
+    source: Source,
+    items: list[FeedItem],
+    *,
+    session: Session,
+    vectors: Mapping[str, bytes] | None = None,
+) -> IngestReport:
+    """Insert unseen items; re-chunk this source's articles whose text changed (corrections, updates).
+
+    `vectors` (passage text -> embedding blob, computed beforehand outside any transaction) are stored
+    with the passages, so no process ever has to embed them while answering a citizen.
+    """
+    report = IngestReport(source=source.name, status="ok")
+    planned, report.duplicates = _plan(source, items, session=session)
+    for p in planned:
         try:
             with session.begin_nested():  # a row another process stored meanwhile is a duplicate, not a crash
-                article = _write_article(existing, source, item, digest, passages, session=session)
+                _write_article(p, source, vectors or {}, session=session)
         except IntegrityError:
             report.duplicates += 1
             continue
-        by_guid[item.guid] = by_url[item.url] = article
-        seen_urls.add(item.url)
-        seen_hashes.add(digest)
-        if existing is None:
+        if p.existing is None:
             report.new_articles += 1
         else:
             report.updated += 1
-        report.new_passages += len(passages)
+        report.new_passages += len(p.passages)
     return report
 
 
 def _write_article(
-    existing: Article | None,
-    source: Source,
-    item: FeedItem,
-    digest: str,
-    passages: list[str],
-    *,
-    session: Session,
+    planned: _Planned, source: Source, vectors: Mapping[str, bytes], *, session: Session
 ) -> Article:
     """Insert a new article, or replace the text and passages of an existing one (its id and URL stay).
 
     Replacement passages are inserted before the old ones are deleted, so they get fresh ids even on
     SQLite (which reuses the highest deleted rowid): every search process then sees them as new.
     """
+    existing, item = planned.existing, planned.item
     old = (
         []
         if existing is None
         else session.exec(select(Passage).where(Passage.article_id == existing.id)).all()
     )
+    assert source.id is not None, "the source is stored before its articles"
     article = existing or Article(
         source_id=source.id, guid=item.guid, url=item.url, title="", content_hash=""
     )
     article.title, article.text, article.author = item.title, item.text, item.author
-    article.published_at, article.content_hash = item.published_at, digest
+    article.published_at, article.content_hash = item.published_at, planned.digest
     session.add(article)
     session.flush()
-    session.add_all(Passage(article_id=article.id, position=n, text=text) for n, text in enumerate(passages))
+    assert article.id is not None
+    session.add_all(
+        Passage(article_id=article.id, position=n, text=text, embedding=vectors.get(text))
+        for n, text in enumerate(planned.passages)
+    )
     session.flush()
     for passage in old:
         session.delete(passage)  # search drops their vectors on its next sync
@@ -348,39 +395,85 @@ def _write_article(
     return article
 
 
-def _record_error(source: Source, message: str, now: datetime, *, session: Session) -> IngestReport:
-    source.last_polled_at = now
+def record_error(source: Source, message: str, now: datetime, *, session: Session) -> IngestReport:
+    """A failed poll: the error, one more failure in a row, and the next poll backed off."""
+    source.last_polled_at = source.last_error_at = now
     source.last_error = message[:_MAX_ERROR]
     source.error_count += 1
+    source.failing_since = source.failing_since or now
+    source.next_poll_at = schedule_next(source, now)
     session.add(source)
     session.flush()
+    FEED_POLLS.labels(source.name, "error").inc()
     log.warning("feed %s failed (%d in a row): %s", source.name, source.error_count, message)
+    if failing_too_long(source, now):
+        hours = (now - source.failing_since).total_seconds() / 3600
+        log.error(
+            "source %s has been failing for %.0f h (since %s); next try %s",
+            source.name,
+            hours,
+            source.failing_since.isoformat(timespec="minutes"),
+            source.next_poll_at.isoformat(timespec="minutes"),
+        )
     return IngestReport(source=source.name, status="error", error=message)
 
 
-def ingest_source(
-    source: Source, *, session: Session, client: httpx.Client | None = None, content: bytes | None = None
+def record_success(
+    source: Source, report: IngestReport, now: datetime, *, session: Session, fetched: FetchResult | None
 ) -> IngestReport:
-    """Fetch (unless `content` is given, e.g. a saved file), parse and store one source's feed.
+    """A poll that read the feed (a recovered malformed one included): errors cleared, next poll scheduled."""
+    source.last_polled_at = source.last_ok_at = now
+    source.last_error = report.error[:_MAX_ERROR] if report.error else None
+    source.error_count, source.failing_since = 0, None
+    if fetched is not None and not fetched.not_modified:
+        source.etag, source.last_modified = fetched.etag, fetched.last_modified
+    source.next_poll_at = schedule_next(source, now)
+    session.add(source)
+    session.flush()
+    FEED_POLLS.labels(source.name, report.status).inc()
+    if report.status != "not_modified":
+        log.info(
+            "feed %s: %d new articles, %d updated, %d passages, %d duplicates, %d skipped",
+            source.name,
+            report.new_articles,
+            report.updated,
+            report.new_passages,
+            report.duplicates,
+            report.skipped,
+        )
+    return report
+
+
+def fetch_source(source: Source, *, client: httpx.Client | None = None) -> FetchResult:
+    """GET a source's feed with its stored validators (raises FeedError)."""
+    if not source.feed_url:
+        raise FeedError("source has no feed URL")
+    with nullcontext(client) if client else new_client() as http:
+        return fetch_feed(source.feed_url, client=http, etag=source.etag, last_modified=source.last_modified)
+
+
+def ingest_source(
+    source: Source,
+    *,
+    session: Session,
+    client: httpx.Client | None = None,
+    content: bytes | None = None,
+    fetched: FetchResult | None = None,
+    vectors: Mapping[str, bytes] | None = None,
+) -> IngestReport:
+    """Fetch (unless `content`, e.g. a saved file, or an already `fetched` response is given), parse and
+    store one source's feed, with `vectors` for passages embedded beforehand.
 
     Never raises for a bad feed: the failure is recorded on the source and returned in the report.
     """
     now = utcnow()
-    fetched: FetchResult | None = None
     try:
         if content is None:
-            if not source.feed_url:
-                raise FeedError("source has no feed URL")
-            with nullcontext(client) if client else new_client() as http:
-                fetched = fetch_feed(
-                    source.feed_url, client=http, etag=source.etag, last_modified=source.last_modified
-                )
+            fetched = fetched or fetch_source(source, client=client)
             if fetched.not_modified:
-                source.last_polled_at = source.last_ok_at = now
-                source.last_error, source.error_count = None, 0
-                session.add(source)
-                session.flush()
-                return IngestReport(source=source.name, status="not_modified")
+                return record_success(
+                    source, IngestReport(source.name, "not_modified"), now, session=session, fetched=fetched
+                )
             content = fetched.content
         items, warning, skipped = parse_feed(
             content,
@@ -388,59 +481,84 @@ def ingest_source(
             content_type=fetched.content_type if fetched else None,
         )
         with session.begin_nested():
-            report = store_items(source, items, session=session)
+            report = store_items(source, items, session=session, vectors=vectors)
     except FeedError as exc:
-        return _record_error(source, str(exc), now, session=session)
+        return record_error(source, str(exc), now, session=session)
     except SQLAlchemyError as exc:  # the source's rows were rolled back; the others go on
         log.exception("storing feed %s failed", source.name)
-        return _record_error(source, f"database error: {type(exc).__name__}", now, session=session)
+        return record_error(source, f"database error: {type(exc).__name__}", now, session=session)
     report.skipped = skipped
     if warning:
         report.status, report.error = "warning", warning
-    source.last_polled_at = source.last_ok_at = now
-    source.last_error, source.error_count = warning and warning[:_MAX_ERROR], 0
-    if fetched is not None:
-        source.etag, source.last_modified = fetched.etag, fetched.last_modified
-    session.add(source)
-    session.flush()
-    log.info(
-        "feed %s: %d new articles, %d updated, %d passages, %d duplicates, %d skipped",
-        source.name,
-        report.new_articles,
-        report.updated,
-        report.new_passages,
-        report.duplicates,
-        report.skipped,
-    )
-    return report
+    return record_success(source, report, now, session=session, fetched=fetched)
+
+
+Embedder = Callable[[list[str]], Mapping[str, bytes]]
 
 
 def ingest_sources(
-    sources: list[Source], *, session: Session, client: httpx.Client | None = None
+    sources: list[Source],
+    *,
+    session: Session,
+    client: httpx.Client | None = None,
+    embed: Embedder | None = None,
 ) -> list[IngestReport]:
-    """Ingest each source in turn, committing after each so one failure never costs another's articles."""
+    """Ingest each source in turn, committing after each so one failure never costs another's articles.
+
+    With `embed`, each feed's new passages are embedded after its fetch and before its write, with no
+    transaction open meanwhile (SQLite would otherwise hold its write lock through the embedding).
+    """
     reports: list[IngestReport] = []
-    with nullcontext(client) if client else new_client() as http:
+    with nullcontext(client) if client else new_client() as http, progress.task("feeds", len(sources)):
         for source in sources:
             try:
-                with session.begin_nested():  # undone alone if it fails
-                    report = ingest_source(source, session=session, client=http)
+                report = _ingest_one(source, session=session, client=http, embed=embed)
+            except PollInterrupted:
+                break
             except Exception as exc:  # a bug met by one feed must not cost the other sources their turn
                 log.exception("ingesting %s failed unexpectedly", source.name)
-                report = _record_error(
+                report = record_error(
                     source, f"internal error: {type(exc).__name__}: {exc}", utcnow(), session=session
                 )
             reports.append(report)
             session.commit()
+            progress.advance()
     return reports
 
 
+def _ingest_one(
+    source: Source, *, session: Session, client: httpx.Client, embed: Embedder | None
+) -> IngestReport:
+    """One source; its writes happen in a savepoint, undone alone if something unexpected fails."""
+    if embed is None:
+        with session.begin_nested():
+            return ingest_source(source, session=session, client=client)
+    session.commit()  # no transaction stays open across the network or the model
+    try:
+        fetched = fetch_source(source, client=client)
+        vectors: Mapping[str, bytes] = {}
+        if not fetched.not_modified:
+            items, _, _ = parse_feed(fetched.content, base_url=fetched.url, content_type=fetched.content_type)
+            texts = pending_passages(source, items, session=session)
+            session.commit()
+            vectors = embed(texts) if texts else {}
+    except FeedError as exc:
+        return record_error(source, str(exc), utcnow(), session=session)
+    with session.begin_nested():
+        return ingest_source(source, session=session, fetched=fetched, vectors=vectors)
+
+
 def ingest_due(
-    *, session: Session, client: httpx.Client | None = None, force: bool = False, now: datetime | None = None
+    *,
+    session: Session,
+    client: httpx.Client | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    embed: Embedder | None = None,
 ) -> list[IngestReport]:
     """Poll every due source (with `force`, every enabled source that has a feed URL)."""
     sources = pollable_sources(session=session) if force else due_sources(session=session, now=now)
-    return ingest_sources(sources, session=session, client=client)
+    return ingest_sources(sources, session=session, client=client, embed=embed)
 
 
 def read_feed_file(path: Path) -> bytes:
@@ -458,7 +576,7 @@ def ingest_file(path: Path, source: Source, *, session: Session) -> IngestReport
     try:
         content = read_feed_file(path)
     except FeedError as exc:
-        return _record_error(source, str(exc), utcnow(), session=session)
+        return record_error(source, str(exc), utcnow(), session=session)
     return ingest_source(source, session=session, content=content)
 
 

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
 
+from knowledge_base.vocabulary import Role, SourceKind  # defined apart: the CLI imports them cheaply
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -54,12 +56,6 @@ def json_field(default_factory: Any = dict) -> Any:
 # --------------------------------------------------------------------------- sources & articles
 
 
-class SourceKind(StrEnum):
-    media = "media"
-    government = "government"
-    factchecker = "factchecker"
-
-
 class Source(SQLModel, table=True):
     """A trusted publisher whose feed is polled."""
 
@@ -79,6 +75,9 @@ class Source(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     error_count: int = 0
     created_at: datetime = ts(nullable=False, default_now=True)
+    next_poll_at: datetime | None = ts(index=True)
+    last_error_at: datetime | None = ts()
+    failing_since: datetime | None = ts()
 
 
 class Article(SQLModel, table=True):
@@ -379,13 +378,6 @@ class Notification(SQLModel, table=True):
 # --------------------------------------------------------------------------- staff
 
 
-class Role(StrEnum):
-    checker = "checker"
-    reviewer = "reviewer"
-    comms = "comms"
-    admin = "admin"
-
-
 class StaffUser(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True, index=True, max_length=80)
@@ -456,3 +448,24 @@ class DigestItem(SQLModel, table=True):
     rating_snapshot: str | None = Field(default=None, max_length=40)
     line_snapshot: str | None = Field(default=None, max_length=300)
     verdict_version: int | None = None
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+class ScheduledJob(SQLModel, table=True):
+    """A periodic job's schedule and lease: one process at a time holds it (`holder`) until `lease_until`.
+
+    Every scheduler process shares these rows, so a job runs once per interval however many
+    schedulers run, and a crashed holder's lease simply expires.
+    """
+
+    name: str = Field(primary_key=True, max_length=100)
+    next_run_at: datetime = ts(nullable=False, default_now=True)
+    holder: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = ts()
+    last_started_at: datetime | None = ts()
+    last_finished_at: datetime | None = ts()
+    last_outcome: str | None = Field(default=None, max_length=20, description="ok | error")
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    runs: int = 0

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from knowledge_base import progress
 from knowledge_base.embeddings import (
     embed_documents,
     embed_queries,
@@ -184,7 +185,7 @@ class PassageSearcher:
         """Embed these passages, store the vectors on their rows (the caller commits) and index them."""
         if self.model_mismatch or not rows:
             return 0
-        for start in range(0, len(rows), EMBED_BATCH):
+        for start in progress.track(range(0, len(rows), EMBED_BATCH), f"embedding {len(rows)} passages"):
             batch = rows[start : start + EMBED_BATCH]
             ids, texts = [r[0] for r in batch], [r[1] for r in batch]
             vectors = embed_documents(texts, name=self.model)

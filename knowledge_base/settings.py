@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     # Question answering: fused score a passage needs before it is cited.
     answer_min_score: float = Field(0.55, alias="ANSWER_MIN_SCORE")
 
+    # Operations: the scheduler process, source health, metrics and logs (see README, "Operations").
+    feed_jitter: float = Field(0.1, ge=0, le=0.5, alias="FEED_JITTER")
+    source_failing_warn_hours: float = Field(24.0, gt=0, alias="SOURCE_FAILING_WARN_HOURS")
+    scheduler_check_s: float = Field(5.0, gt=0, alias="SCHEDULER_CHECK_S")
+    scheduler_feed_tick_s: float = Field(60.0, gt=0, alias="SCHEDULER_FEED_TICK_S")
+    scheduler_index_every_s: float = Field(600.0, gt=0, alias="SCHEDULER_INDEX_EVERY_S")
+    scheduler_lease_s: float = Field(120.0, ge=1, alias="SCHEDULER_LEASE_S")
+    scheduler_nice: int = Field(10, ge=0, le=19, alias="SCHEDULER_NICE")
+    metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    log_format: str = Field("auto", pattern="^(auto|json|text)$", alias="LOG_FORMAT")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
     @property
     def sqlalchemy_url(self) -> str:
         """The DATABASE_URL, normalised to the psycopg 3 driver, or the SQLite file in the data dir."""

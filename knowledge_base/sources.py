@@ -7,6 +7,7 @@ operator disabled stays disabled when the file is synced again.
 from __future__ import annotations
 
 import logging
+import random
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from knowledge_base.models import Source, SourceKind, utcnow
+from knowledge_base.models import Article, Source, SourceKind, utcnow
 from knowledge_base.settings import PACKAGE_DIR, get_settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ SAMPLES_FILE = SAMPLES_DIR / "samples.yaml"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,119}$")
 # A failing source waits interval * 2**errors (capped), so a dead feed is not hammered every cycle.
 MAX_BACKOFF_EXPONENT = 4
+# ... but never more than a day (or its own interval, when that is longer).
+MAX_BACKOFF = timedelta(days=1)
 
 
 class SourceError(ValueError):
@@ -113,8 +117,10 @@ def sync_sources(specs: list[SourceSpec], *, session: Session) -> SyncReport:
             session.add(Source(**spec.model_dump(include={"name", "enabled", *_SYNCED_FIELDS})))
             report.added.append(spec.name)
             continue
-        if source.feed_url != spec.feed_url:  # validators of the old URL mean nothing for the new one
+        if source.feed_url != spec.feed_url:  # validators and failures of the old URL mean nothing now
             source.etag = source.last_modified = None
+            source.failing_since, source.error_count = None, 0
+            source.next_poll_at = utcnow()  # a new URL is tried at once
         changed = False
         for name in _SYNCED_FIELDS:
             value = getattr(spec, name)
@@ -172,18 +178,38 @@ def list_sources(*, session: Session) -> list[Source]:
 
 def set_enabled(name: str, enabled: bool, *, session: Session) -> Source:
     source = get_source(name, session=session)
+    if enabled and not source.enabled:
+        source.next_poll_at = utcnow()  # polled at the scheduler's next look
     source.enabled = enabled
     session.add(source)
     session.flush()
     return source
 
 
+def backoff_delay(source: Source) -> timedelta:
+    """The wait after a poll: the interval, doubled for each failure in a row (capped)."""
+    interval = timedelta(minutes=source.poll_interval_minutes)
+    factor = 2 ** min(source.error_count, MAX_BACKOFF_EXPONENT)
+    return min(interval * factor, max(interval, MAX_BACKOFF))
+
+
+def schedule_next(source: Source, now: datetime, *, jitter: float | None = None) -> datetime:
+    """When to poll again after a poll at `now`: the back-off delay, spread by +-`jitter` of itself.
+
+    Jitter keeps sources with equal intervals (and several schedulers) from polling in lock-step.
+    """
+    share = get_settings().feed_jitter if jitter is None else jitter
+    delay = backoff_delay(source)
+    return now + delay * (1 + random.uniform(-share, share))
+
+
 def next_poll_at(source: Source) -> datetime | None:
     """When the source is due again (None: now); failures back off exponentially."""
+    if source.next_poll_at is not None:
+        return source.next_poll_at
     if source.last_polled_at is None:
         return None
-    factor = 2 ** min(source.error_count, MAX_BACKOFF_EXPONENT)
-    return source.last_polled_at + timedelta(minutes=source.poll_interval_minutes * factor)
+    return source.last_polled_at + backoff_delay(source)
 
 
 def is_due(source: Source, now: datetime | None = None) -> bool:
@@ -202,3 +228,93 @@ def pollable_sources(*, session: Session) -> list[Source]:
 def due_sources(*, session: Session, now: datetime | None = None) -> list[Source]:
     """Enabled sources with a feed URL whose poll interval (with failure back-off) has passed."""
     return [s for s in pollable_sources(session=session) if is_due(s, now)]
+
+
+@dataclass
+class SourceStatus:
+    """What an operator needs to see of one source (`kabashoax sources list`, the console, metrics)."""
+
+    name: str
+    outlet: str
+    kind: str
+    enabled: bool
+    feed_url: str | None
+    articles: int
+    items_this_week: int
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    error_count: int
+    failing_since: datetime | None
+    next_poll: datetime | None  # None: never polled automatically (disabled, or no feed URL)
+    failing_long: bool  # failing for at least SOURCE_FAILING_WARN_HOURS
+
+    @property
+    def pollable(self) -> bool:
+        return self.enabled and bool(self.feed_url)
+
+    @property
+    def failing(self) -> bool:
+        return self.pollable and self.error_count > 0
+
+
+def failing_too_long(source: Source, now: datetime) -> bool:
+    """An enabled source whose polls have failed without a success for the warning period."""
+    hours = get_settings().source_failing_warn_hours
+    return bool(
+        source.enabled
+        and source.feed_url
+        and source.failing_since is not None
+        and now - source.failing_since >= timedelta(hours=hours)
+    )
+
+
+def source_statuses(*, session: Session, now: datetime | None = None) -> list[SourceStatus]:
+    """Every source with its polling state and article counts (total, stored in the last 7 days)."""
+    now = now or utcnow()
+    totals = dict(
+        session.exec(select(Article.source_id, func.count()).group_by(col(Article.source_id))).all()
+    )
+    week = dict(
+        session.exec(
+            select(Article.source_id, func.count())
+            .where(col(Article.fetched_at) >= now - timedelta(days=7))
+            .group_by(col(Article.source_id))
+        ).all()
+    )
+    rows = []
+    for s in list_sources(session=session):
+        pollable = s.enabled and bool(s.feed_url)
+        rows.append(
+            SourceStatus(
+                name=s.name,
+                outlet=s.outlet,
+                kind=s.kind,
+                enabled=s.enabled,
+                feed_url=s.feed_url,
+                articles=int(totals.get(s.id or 0, 0)),
+                items_this_week=int(week.get(s.id or 0, 0)),
+                last_polled_at=s.last_polled_at,
+                last_ok_at=s.last_ok_at,
+                last_error=s.last_error,
+                last_error_at=s.last_error_at,
+                error_count=s.error_count,
+                failing_since=s.failing_since,
+                next_poll=(next_poll_at(s) or now) if pollable else None,
+                failing_long=failing_too_long(s, now),
+            )
+        )
+    return rows
+
+
+def long_failing_sources(*, session: Session, now: datetime | None = None) -> list[Source]:
+    """Enabled sources failing for the warning period (the console banner, the log line, the metric)."""
+    now = now or utcnow()
+    hours = get_settings().source_failing_warn_hours
+    query = select(Source).where(
+        Source.enabled,
+        col(Source.feed_url).is_not(None),
+        col(Source.failing_since) <= now - timedelta(hours=hours),
+    )
+    return list(session.exec(query.order_by(Source.name)).all())

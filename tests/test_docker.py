@@ -32,7 +32,7 @@ def _compose_config(tmp_path: Path, env: str) -> subprocess.CompletedProcess[str
 def test_compose_file_resolves_every_service(tmp_path: Path) -> None:
     out = _compose_config(tmp_path, (DOCKER / "env.example").read_text())
     assert out.returncode == 0, out.stderr
-    for service in ("db:", "rasa:", "web:", "notifier:", "ingester:"):
+    for service in ("db:", "rasa:", "web:", "notifier:", "scheduler:"):
         assert service in out.stdout
     assert "KABASHOAX_ENV: production" in out.stdout
     assert "127.0.0.1:8000" in out.stdout or "host_ip: 127.0.0.1" in out.stdout

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -436,11 +436,11 @@ def test_an_unexpected_failure_in_one_source_does_not_stop_the_next(
     real_store = feeds.store_items
 
     def store_or_crash(
-        source: Source, items: list[feeds.FeedItem], *, session: Session
+        source: Source, items: list[feeds.FeedItem], *, session: Session, **kwargs: object
     ) -> feeds.IngestReport:
         if source.name == "a-crash":
             raise RuntimeError("bug met by this feed")
-        return real_store(source, items, session=session)
+        return real_store(source, items, session=session, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(feeds, "store_items", store_or_crash)  # fault injection: a bug, not a component
     server.routes["/a"] = respond(200, rss(item("1", "https://a.example.id/1", "Satu", "Berita A.")))
@@ -515,9 +515,30 @@ def test_a_recovered_source_clears_its_error(session: Session, server: FeedServe
     source = make_source(session, "kabar", server.url("/rss"))
     ingest_source(source, session=session)
     assert source.error_count == 1 and "HTTP 503" in (source.last_error or "")
+    assert source.failing_since is not None and source.last_error_at == source.failing_since
     server.routes["/rss"] = respond(200, rss(item("1", "https://kabar.example.id/1", "Satu")))
     assert ingest_source(source, session=session).status == "ok"
-    assert source.error_count == 0 and source.last_error is None
+    assert source.error_count == 0 and source.last_error is None and source.failing_since is None
+    assert source.next_poll_at is not None and source.last_ok_at is not None
+    assert 54 * 60 <= (source.next_poll_at - source.last_ok_at).total_seconds() <= 66 * 60  # 60 min +-10 %
+
+
+def test_a_source_failing_for_a_day_logs_an_error_at_each_failed_poll(
+    session: Session, server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.routes["/rss"] = respond(500)
+    source = make_source(session, "mati", server.url("/rss"))
+    ingest_source(source, session=session)
+    first = source.failing_since
+    assert first is not None and not [r for r in caplog.records if r.levelname == "ERROR"]
+    source.failing_since = first - timedelta(hours=25)  # the first failure was a day ago
+    ingest_source(source, session=session)
+    assert source.failing_since == first - timedelta(hours=25)  # the streak keeps its start
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("source mati has been failing for 25 h")
+    # Two failures in a row: the next try waits 4 intervals (+-10 %).
+    assert source.next_poll_at and source.last_polled_at
+    assert 3.6 <= (source.next_poll_at - source.last_polled_at) / timedelta(hours=1) <= 4.4
 
 
 # --------------------------------------------------------------------------- bundled samples

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -191,3 +193,31 @@ def test_ingested_passages_are_indexed_and_found_by_title(cli: typer.Typer) -> N
         (hit,) = search_passages("foto presiden suriah lepas sepatu", k=1, session=session)
     assert hit.outlet == "Tempo Cek Fakta"
     assert hit.title == "Keliru: Foto Presiden Suriah Lepas Sepatu Saat Bertemu Trump"
+
+
+def test_sources_list_is_readable_in_80_columns(cli: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(cli, "sources", "sync").exit_code == 0
+    run(cli, "sources", "add", "kabar", "--url", "https://kabar.example.id/rss", "--outlet", "Kabar")
+    assert run(cli, "ingest", "--file", str(FIXTURES / "invalid_xml.xml"), "--source", "kabar").exit_code == 1
+    assert run(cli, "ingest", "--samples", "--no-index").exit_code == 0
+    listed = run(cli, "sources", "list")
+    assert listed.exit_code == 0
+    lines = listed.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, listed.output
+    assert "…" not in listed.output  # nothing cut ("Tem…", "202…")
+    header = lines[0].split()
+    assert header == ["name", "on", "last", "ok", "next", "poll", "week", "total", "fails"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1 : lines.index("")]}
+    assert rows["sample-antara-jambi"][:3] == ["yes", "now", "-"]  # read just now; no feed URL to poll
+    assert rows["pos-kupang"][:4] == ["yes", "never", "now", "0"]  # never polled: due at once
+    assert rows["kabar"][-1] == "1"
+    errors = listed.output[listed.output.index("last errors:") :]
+    assert re.search(r"kabar: failing for \d+s \(1 poll\)", errors)
+    assert "(1 poll), last error now: not a readable feed" in " ".join(errors.split())
+    as_json = run(cli, "sources", "list", "--json")
+    statuses = {row["name"]: row for row in map(json.loads, as_json.output.splitlines())}
+    assert (
+        statuses["sample-antara-jambi"]["items_this_week"] == statuses["sample-antara-jambi"]["articles"] > 0
+    )
+    assert statuses["kabar"]["error_count"] == 1 and statuses["kabar"]["failing_since"]

@@ -19,6 +19,7 @@ from knowledge_base.sources import (
     list_sources,
     load_specs,
     next_poll_at,
+    schedule_next,
     set_enabled,
     sync_sources,
 )
@@ -146,3 +147,29 @@ def test_due_after_the_poll_interval_and_failing_feeds_back_off(session: Session
     assert next_poll_at(failing) == failing.last_polled_at + timedelta(minutes=240)
     assert not is_due(failing, now) and is_due(failing, now + timedelta(minutes=151))
     assert not is_due(off, now + timedelta(days=30)) and not is_due(no_feed, now)
+
+
+def test_failures_double_the_wait_up_to_a_cap_and_jitter_spreads_it() -> None:
+    now = utcnow()
+    source = Source(name="s", outlet="S", feed_url="https://s.id/rss", poll_interval_minutes=30)
+    waits = []
+    for failures in range(8):
+        source.error_count = failures
+        waits.append(schedule_next(source, now, jitter=0) - now)
+    assert [w / timedelta(minutes=30) for w in waits] == [1, 2, 4, 8, 16, 16, 16, 16]
+    source.poll_interval_minutes = 180  # 16 x 3 h would be two days: capped at one
+    assert schedule_next(source, now, jitter=0) - now == timedelta(days=1)
+    source.error_count = 0
+    spread = {schedule_next(source, now, jitter=0.1) for _ in range(50)}
+    assert len(spread) > 40  # no two schedulers (or sources) in lock-step
+    assert all(timedelta(minutes=162) <= when - now <= timedelta(minutes=198) for when in spread)
+
+
+def test_the_stored_next_poll_decides_and_reenabling_polls_at_once(session: Session) -> None:
+    now = utcnow()
+    source = add_source("jadwal", feed_url="https://j.id/rss", outlet="J", session=session)
+    source.last_polled_at, source.next_poll_at = now, now + timedelta(hours=3)
+    assert next_poll_at(source) == now + timedelta(hours=3) and not is_due(source, now + timedelta(hours=2))
+    set_enabled("jadwal", False, session=session)
+    set_enabled("jadwal", True, session=session)
+    assert is_due(source, utcnow())

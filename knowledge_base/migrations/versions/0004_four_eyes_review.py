@@ -18,7 +18,7 @@ import knowledge_base.models
 
 
 revision: str = "0004"
-down_revision: Union[str, None] = "0002"
+down_revision: Union[str, None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
