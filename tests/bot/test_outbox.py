@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from telegram import Bot
 
 from bot import messages
-from bot.outbox import Notifier, claim_due, render
+from bot.notices import render
+from bot.outbox import Notifier, claim_due
 from bot.settings import BotSettings
 from bot.telegram import TelegramNotifier
 from knowledge_base.db import engine_for, migrate
@@ -94,7 +95,8 @@ def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Sess
     tag = uuid.uuid4().hex[:8]
     v, (c,) = seed(session, 1, tag)
     (n,) = mine(session, tag)
-    assert render(session, n) == messages.notification(
+    notice = render(session, n)
+    assert notice is not None and notice.keyboard == () and notice.text == messages.notification(
         "verdict", v.claim, v.rating, v.summary, v.url, v.published_at
     )
     claim = Claim(text="teks warga lain", text_hash="h", reject_reason="bukan klaim faktual")
@@ -106,7 +108,9 @@ def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Sess
     )
     session.add(rej)
     session.commit()
-    text = render(session, rej)
+    notice = render(session, rej)
+    assert notice is not None
+    text = notice.text
     assert "teks saya sendiri" in text and "teks warga lain" not in text and "bukan klaim faktual" in text
 
 
@@ -227,7 +231,7 @@ def statuses(url: str) -> list[str]:
         return [n.status for n in s.exec(select(Notification).order_by(Notification.id))]
 
 
-def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.Popen[bytes]:
+def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -238,7 +242,9 @@ def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.P
         "BOT_NOTIFY_LEASE_S": "2",
         "BOT_NOTIFY_POLL_S": "0.2",
         "BOT_NOTIFY_BATCH": "5",
+        "BOT_NOTIFY_CONCURRENCY": "1",
         "OMP_NUM_THREADS": "1",
+        **extra,
     }
     return subprocess.Popen([sys.executable, "-m", "bot", "notify"], cwd=ROOT, env=env)
 
