@@ -112,7 +112,7 @@ def requeue_legacy(session: Session) -> int:
 
 def _unrenderable(n: Notification) -> str:
     if n.kind == "verdict_channel":
-        return f"verdict {n.verdict_id} is no longer published"
+        return f"verdict {n.verdict_id} is no longer current"
     if n.kind in DIGEST_KINDS:
         return f"digest {n.digest_id} is not published"
     return NOTHING_TO_RENDER
@@ -231,8 +231,9 @@ class Notifier:
                 )
                 return
             notice = render(s, n, views=views)
-            if notice is None:
-                self._finish(s, n, status=OutboxStatus.failed, error=_unrenderable(n))
+            if notice is None:  # a verdict withdrawn or expired before its channel post is not posted
+                status = OutboxStatus.cancelled if n.kind == "verdict_channel" else OutboxStatus.failed
+                self._finish(s, n, status=status, error=_unrenderable(n))
                 return
         await self.throttle.wait(channel, to.address if post else None)
         wait = self.throttle.paused_for(channel)  # a 429 may have come in while this row waited
