@@ -41,6 +41,7 @@ from knowledge_base.verdicts import publish_verdict
 from tests.bot.fake_telegram import FakeTelegram
 from tests.helpers.bot import SECRET, WA_SECRET, bot_settings
 from tests.helpers.db import reusing
+from tests.helpers.graph import Graph
 from tests.helpers.notifier import start_notifier, statuses
 from tests.helpers.wait import eventually, wait_until
 
@@ -449,23 +450,6 @@ async def test_the_button_or_berhenti_and_the_next_digest_brings_nothing(
 # --------------------------------------------------------------------------- WhatsApp
 
 
-class Graph:
-    """Fake Graph API (`httpx.MockTransport`): records message posts and answers like Meta does."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.error: tuple[int, int] | None = None  # (HTTP status, Meta error code)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["authorization"] == "Bearer wa-token"
-        assert request.url.path == "/v21.0/1122334455667/messages"
-        self.posts.append(json.loads(request.content))
-        if self.error is not None:
-            status, code = self.error
-            return httpx.Response(status, json={"error": {"code": code, "message": f"(#{code}) limit hit"}})
-        return httpx.Response(200, json={"messages": [{"id": f"wamid.digest{len(self.posts)}"}]})
-
-
 @pytest.fixture
 def graph() -> Graph:
     return Graph()
@@ -473,7 +457,7 @@ def graph() -> Graph:
 
 @pytest.fixture
 def wa_client(graph: Graph) -> WhatsAppClient:
-    return WhatsAppClient(bot_settings(), httpx.AsyncClient(transport=httpx.MockTransport(graph.handler)))
+    return graph.client()
 
 
 async def test_whatsapp_free_text_inside_the_window_and_the_template_outside(
