@@ -96,8 +96,7 @@ class FakeTelegram:
                         "description": "Forbidden: bot was blocked by the user",
                     }
                     return JSONResponse(body, 403)
-                done = sum(c.method == "sendMessage" for c in self.calls)
-                hang = self.hang_after is not None and done >= self.hang_after
+                hang = self.hang_after is not None and self._accepted() >= self.hang_after
                 if hang:
                     self.hanging += 1
             if hang:
@@ -105,6 +104,9 @@ class FakeTelegram:
         with self.lock:
             self.calls.append(Call(method, params, now))
         return JSONResponse({"ok": True, "result": self._result(method, params)})
+
+    def _accepted(self) -> int:
+        return sum(c.method == "sendMessage" for c in self.calls)
 
     def _flooded(self, now: float) -> bool:
         if self.flood_per_s is None:
