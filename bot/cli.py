@@ -101,7 +101,7 @@ def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhoo
 
 @bot_app.command("notify")
 def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
-    """Deliver promised notifications (verdicts, corrections) from the outbox, with retries."""
+    """Deliver the outbox (verdicts, corrections, digests, channel posts), paced, with retries."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_notify(once))
