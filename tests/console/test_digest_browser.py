@@ -330,7 +330,7 @@ def test_a_comms_officer_publishes_the_weekly_digest_to_every_subscriber(
     page.goto(f"{site}/kabar/{digest_id}")
     assert "Empat kabar yang paling banyak" in page.locator("article").inner_text()
 
-    fake, graph = FakeTelegram().start(), Graph()
+    fake, graph = FakeTelegram(fail_429=1, retry_after=1).start(), Graph()  # Telegram says "slow down" once
     try:  # its own thread: Playwright's sync API keeps an event loop running in this one
         with ThreadPoolExecutor(1) as worker:
             worker.submit(asyncio.run, _notifier_delivers(fake, graph, digest_id)).result(timeout=180)
@@ -342,6 +342,7 @@ def test_a_comms_officer_publishes_the_weekly_digest_to_every_subscriber(
     previewed = digest_render.telegram(view)
     sent = [m for m in fake.sent() if m["text"].startswith("KABAR CEK FAKTA")]  # askers got their verdicts
     assert sorted(m["chat_id"] for m in sent) == ["5550001", "5550002"]  # one each, not the two who left
+    assert [c.method for c in fake.calls].count("sendMessage429") == 1
     for m in sent:
         assert m["text"] == previewed.text and m["text"].startswith("KABAR CEK FAKTA KUPANG")
         keys = [b for row in m["reply_markup"]["inline_keyboard"] for b in row]
