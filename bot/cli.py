@@ -106,7 +106,7 @@ def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhoo
 
 @bot_app.command("notify")
 def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
-    """Deliver promised notifications (verdicts, corrections) from the outbox, with retries."""
+    """Deliver the outbox (verdicts, corrections, digests, channel posts), paced, with retries."""
     from knowledge_base import logs
 
     logs.configure("notifier")

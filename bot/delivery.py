@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from bot.dialogue import Reply
 from bot.settings import BotSettings, get_settings
+from knowledge_base import digest_render
 from knowledge_base.models import InboundMessage, Notification
 
 # How the core and the workers open a database session (`knowledge_base.db.session_scope` in production).
@@ -45,9 +46,31 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class Recipient:
+    """A citizen's chat (id or phone number), or the city's Telegram channel (`@name` / `-100…`)."""
+
     address: str
     channel: str
     last_inbound_at: datetime | None
+
+
+# Rows of Telegram inline buttons: a URL (a verdict's page) or callback data ("digest:unsub:<id>").
+Keyboard = tuple[tuple[digest_render.Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one notification says, rendered at send time (`bot.notices`); each channel takes its part.
+
+    `text` is plain text (no markup: a verdict is shown verbatim). Telegram adds `keyboard` and turns
+    link previews off unless `link_preview`. WhatsApp calls `whatsapp(inside_window)` when it is set (a
+    digest's own free text or approved template); otherwise it sends `text` as free text inside the
+    24-hour window and in the generic notification template outside it.
+    """
+
+    text: str
+    keyboard: Keyboard = ()
+    link_preview: bool = True
+    whatsapp: Callable[[bool], digest_render.WhatsAppMessage] | None = None
 
 
 class ReplySender(Protocol):
@@ -57,7 +80,7 @@ class ReplySender(Protocol):
 
 
 class NotificationSender(Protocol):
-    async def send_notification(self, to: Recipient, text: str) -> str | None:
+    async def send_notification(self, to: Recipient, notice: Notice) -> str | None:
         """Deliver; return the channel's message id. Raise RetryLater/TransientError/PermanentError."""
         ...
 

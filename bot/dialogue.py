@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from bot import messages
+from knowledge_base.digest_render import UNSUBSCRIBE_PREFIX
 
 if TYPE_CHECKING:  # types only: importing them would load the knowledge base's search stack
     from knowledge_base.answer import Answer
@@ -195,6 +196,8 @@ def _route_command(command: str, rest: str) -> Route:
 
 
 def _route_button(state: dict[str, Any], data: str) -> Route:
+    if data.startswith(UNSUBSCRIBE_PREFIX):  # a digest's "Berhenti langganan": valid however old
+        return Route(Need.unsubscribe)
     session, action, arg = parse_button(data)
     if not session or session != state.get("session"):
         return Route(Need.nothing, say="stale")

@@ -1,9 +1,16 @@
-"""The notifier: delivers the outbox (`Notification` rows) to citizens, each exactly once in practice.
+"""The notifier: delivers the outbox (`Notification` rows) to citizens and the city's channel, each
+exactly once in practice.
 
 A worker claims due rows with a lease (`locked_until`, set by `bot.delivery.lease`: `SELECT … FOR
 UPDATE SKIP LOCKED` on PostgreSQL, one atomic UPDATE on SQLite, whose writes are serialised). A row
 is marked `sent` only after the channel's API accepted the message; a worker killed mid-batch leaves
-its rows leased, and they are retried when the lease expires.
+its rows leased, and they are retried when the lease expires. A row is only sent while its lease has
+at least half its time left, so a slow batch never overlaps the next lease of its rows.
+
+Priority: verdicts, corrections, rejections and channel posts are leased before digest rows, so a
+digest to 10,000 subscribers delays a verdict by one batch at most, never by the whole digest. Pace:
+`bot.throttle` spaces sends to the channels' broadcast limits and pauses a channel for its 429's
+`retry_after` (its rows are not even leased meanwhile).
 
 At-least-once window (honest): if the process dies after the API accepted a message but before the
 `sent` commit (a few milliseconds), that one message is sent again after the lease expires. Telegram's
@@ -15,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bot import messages
 from bot.delivery import (
     ChannelSender,
     PermanentError,
@@ -31,19 +38,33 @@ from bot.delivery import (
     TransientError,
     lease,
 )
+from bot.notices import CHANNEL_POSTS, DIGEST_KINDS, Views, render
 from bot.resend import resend_unsent
 from bot.settings import BotSettings, get_settings
+from bot.throttle import Throttle
 from knowledge_base.db import session_scope
-from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, OutboxStatus, Verdict, utcnow
+from knowledge_base.digests import reachable_subscribers
+from knowledge_base.models import Citizen, Notification, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 PULL_CHANNELS = frozenset({"web", "cli"})
 NO_SENDER_WAIT_S = 300.0
+UNREACHABLE = "citizen unreachable or data deleted"
+# A verdict or claim that is gone. Notifiers before digest delivery also wrote it on every digest row
+# (`requeue_legacy`); digest rows now say which digest or verdict is not published instead.
+NOTHING_TO_RENDER = "nothing to render"
 
 
-def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | None = None) -> list[int]:
-    """Lease up to `limit` due rows to this worker and return their ids (committed at once)."""
+def claim_due(
+    session: Session,
+    *,
+    limit: int,
+    lease_s: float,
+    now: datetime | None = None,
+    skip_channels: Sequence[str] = (),
+) -> list[int]:
+    """Lease up to `limit` due rows to this worker, digests last, and return their ids (committed)."""
     now = now or utcnow()
     locked_until = col(Notification.locked_until)
     due = (
@@ -53,36 +74,59 @@ def claim_due(session: Session, *, limit: int, lease_s: float, now: datetime | N
             col(Notification.next_attempt_at) <= now,
             sa.or_(locked_until.is_(None), locked_until < now),
         )
-        .order_by(col(Notification.id))
+        .order_by(sa.case((col(Notification.kind) == "digest", 1), else_=0), col(Notification.id))
         .limit(limit)
     )
+    if skip_channels:
+        due = due.where(col(Notification.channel).not_in(list(skip_channels)))
     ids = lease(session, Notification, due, {"locked_until": now + timedelta(seconds=lease_s)})
     session.commit()
     return ids
 
 
-def render(session: Session, n: Notification) -> str | None:
-    """The citizen text, built at send time from the verdict or claim (so a fix to the text applies)."""
-    if n.body:
-        return n.body
-    if n.kind in ("verdict", "correction") and n.verdict_id is not None:
-        v = session.get(Verdict, n.verdict_id)
-        if v is not None:
-            return messages.notification(n.kind, v.claim, v.rating, v.summary, v.url, v.published_at)
-    if n.kind == "rejection" and n.claim_id is not None:
-        claim = session.get(Claim, n.claim_id)
-        if claim is not None:
-            own = session.exec(  # quote the citizen's own words, never another citizen's
-                select(CitizenReport.text).where(
-                    col(CitizenReport.claim_id) == claim.id, col(CitizenReport.citizen_id) == n.citizen_id
-                )
-            ).first()
-            return messages.rejection(own or "", claim.reject_reason or "")
-    return None
+def requeue_legacy(session: Session) -> int:
+    """Digest rows an older notifier failed ("nothing to render") and channel posts it cancelled (no
+    citizen) go back to the queue once: they were never sent. Commits; returns how many."""
+    kind, status, error = col(Notification.kind), col(Notification.status), col(Notification.last_error)
+    legacy = sa.or_(
+        sa.and_(kind == "digest", status == OutboxStatus.failed, error == NOTHING_TO_RENDER),
+        sa.and_(
+            kind.in_(sorted(CHANNEL_POSTS)),
+            status == OutboxStatus.cancelled,
+            error == UNREACHABLE,
+            col(Notification.citizen_id).is_(None),
+            col(Notification.channel_target).is_not(None),
+        ),
+    )
+    count = session.exec(
+        sa.update(Notification)
+        .where(legacy)
+        .values(status=OutboxStatus.pending, last_error=None, locked_until=None, next_attempt_at=utcnow())
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
+    session.commit()
+    if count:
+        log.info("%d digest row(s) and channel post(s) left by an older notifier queued again", count)
+    return int(count)
+
+
+def _unrenderable(n: Notification) -> str:
+    if n.kind == "verdict_channel":
+        return f"verdict {n.verdict_id} is no longer current"
+    if n.kind in DIGEST_KINDS:
+        return f"digest {n.digest_id} is not published"
+    return NOTHING_TO_RENDER
 
 
 def backoff_s(attempts: int, settings: BotSettings) -> float:
     return min(settings.notify_backoff_base_s * 2 ** max(attempts - 1, 0), settings.notify_backoff_max_s)
+
+
+def throttle_for(settings: BotSettings) -> Throttle:
+    return Throttle(
+        {"telegram": settings.telegram_max_per_s, "whatsapp": settings.whatsapp_max_per_s},
+        {"telegram": settings.telegram_chat_max_per_min},
+    )
 
 
 class Notifier:
@@ -97,17 +141,32 @@ class Notifier:
         self.senders = senders
         self.settings = settings or get_settings()
         self.session_factory = session_factory
+        self.throttle = throttle_for(self.settings)
+        self._legacy_checked = False
 
     async def run_once(self) -> int:
-        """One batch; returns how many rows were attempted."""
+        """One batch (sent `BOT_NOTIFY_CONCURRENCY` at a time); returns how many rows were attempted."""
+        if not self._legacy_checked:
+            with self.session_factory() as s:
+                requeue_legacy(s)
+            self._legacy_checked = True
+        lease_s = self.settings.notify_lease_s
         with self.session_factory() as s:
-            ids = claim_due(s, limit=self.settings.notify_batch, lease_s=self.settings.notify_lease_s)
-        paused: dict[str, float] = {}  # channel -> seconds Telegram/Meta asked us to wait
-        for i, nid in enumerate(ids):
-            await self._deliver(nid, paused)
-            if paused and set(paused) >= set(self.senders):
-                self._release(ids[i + 1 :], paused)
-                break
+            ids = claim_due(
+                s, limit=self.settings.notify_batch, lease_s=lease_s, skip_channels=self.throttle.paused()
+            )
+        send_by = time.monotonic() + lease_s / 2
+        views: Views = {}
+        slots = asyncio.Semaphore(self.settings.notify_concurrency)
+
+        async def deliver(nid: int) -> None:
+            async with slots:
+                await self._deliver(nid, views, send_by)
+
+        results = await asyncio.gather(*(deliver(nid) for nid in ids), return_exceptions=True)
+        for nid, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):  # e.g. the DB went away: the lease brings it back
+                log.error("notification %s: %s", nid, type(result).__name__, exc_info=result)
         return len(ids)
 
     async def resend_replies(self) -> int:
@@ -130,37 +189,65 @@ class Notifier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.notify_poll_s)
 
-    async def _deliver(self, nid: int, paused: dict[str, float]) -> None:
+    def _recipient(self, s: Session, n: Notification) -> Recipient | str:
+        """Where the row goes, or why it goes nowhere (the row is then cancelled)."""
+        if n.citizen_id is None:
+            if n.kind in CHANNEL_POSTS and n.channel_target:
+                return Recipient(n.channel_target, n.channel, None)
+            return UNREACHABLE
+        citizen = s.get(Citizen, n.citizen_id)
+        if citizen is None or not citizen.address or citizen.deleted_at is not None:
+            return UNREACHABLE
+        if n.kind == "digest" and not self._subscribed(s, citizen):
+            return "no longer subscribed (unsubscribed or blocked since the digest was published)"
+        if citizen.channel in PULL_CHANNELS:  # the terminal and the "Coba bot" page cannot be pushed to
+            return f"{citizen.channel} chats receive no notifications"
+        return Recipient(citizen.address, citizen.channel, citizen.last_inbound_at)
+
+    def _subscribed(self, s: Session, citizen: Citizen) -> bool:
+        """The publish rule (`digests.reachable_subscribers`), checked again at send time."""
+        if citizen.pseudonym in self.settings.blocked_pseudonyms:
+            return False
+        still = select(col(Citizen.id)).where(col(Citizen.id) == citizen.id, reachable_subscribers())
+        return s.exec(still).first() is not None
+
+    async def _deliver(self, nid: int, views: Views, send_by: float) -> None:
         with self.session_factory() as s:
             n = s.get(Notification, nid)
             if n is None or n.status != OutboxStatus.pending:
                 return
-            citizen = s.get(Citizen, n.citizen_id) if n.citizen_id is not None else None
-            if citizen is None or not citizen.address or citizen.deleted_at is not None:
-                self._finish(s, n, status=OutboxStatus.cancelled, error="citizen unreachable or data deleted")
+            to = self._recipient(s, n)
+            if isinstance(to, str):
+                self._finish(s, n, status=OutboxStatus.cancelled, error=to)
                 return
-            channel = citizen.channel
-            if channel in paused:
-                self._retry(s, n, paused[channel], "waiting for channel rate limit", count=False)
-                return
-            if channel in PULL_CHANNELS:  # the terminal and the "Coba bot" page cannot be pushed to
-                self._finish(
-                    s, n, status=OutboxStatus.cancelled, error=f"{channel} chats receive no notifications"
-                )
-                return
+            channel, post = to.channel, n.citizen_id is None
             sender = self.senders.get(channel)
             if sender is None:  # not configured in this process: keep the promise for a notifier that is
                 self._retry(s, n, NO_SENDER_WAIT_S, f"no sender configured for {channel}", count=False)
                 return
-            text = render(s, n)
-            if text is None:
-                self._finish(s, n, status=OutboxStatus.failed, error="nothing to render")
+            if self.throttle.paused_for(channel):
+                self._retry(
+                    s, n, self.throttle.paused_for(channel), "waiting for channel rate limit", count=False
+                )
                 return
-            to = Recipient(citizen.address, channel, citizen.last_inbound_at)
+            notice = render(s, n, views=views)
+            if notice is None:  # a verdict withdrawn or expired before its channel post is not posted
+                status = OutboxStatus.cancelled if n.kind == "verdict_channel" else OutboxStatus.failed
+                self._finish(s, n, status=status, error=_unrenderable(n))
+                return
+        await self.throttle.wait(channel, to.address if post else None)
+        wait = self.throttle.paused_for(channel)  # a 429 may have come in while this row waited
+        if wait or time.monotonic() > send_by:
+            with self.session_factory() as s:
+                n = s.get_one(Notification, nid)
+                reason = "waiting for channel rate limit" if wait else "lease too short to send: next batch"
+                self._retry(s, n, wait, reason, count=False)
+            return
         try:
-            external_id = await sender.send_notification(to, text)
+            external_id = await sender.send_notification(to, notice)
         except RetryLater as exc:
-            paused[channel] = exc.after_s
+            if not post:  # flood control is the bot's; a channel's own slow mode concerns that chat only
+                self.throttle.pause(channel, exc.after_s)
             with self.session_factory() as s:
                 n = s.get_one(Notification, nid)
                 self._retry(s, n, exc.after_s, f"429: retry after {exc.after_s:g}s")
@@ -171,6 +258,8 @@ class Notifier:
                 if isinstance(exc, PermanentError) or n.attempts + 1 >= self.settings.notify_max_attempts:
                     n.attempts += 1
                     self._finish(s, n, status=OutboxStatus.failed, error=str(exc))
+                    if post:
+                        log.warning("post to the Telegram channel failed for good: %s", exc)
                 else:
                     self._retry(s, n, backoff_s(n.attempts + 1, self.settings), str(exc))
             return
@@ -181,7 +270,12 @@ class Notifier:
             n.delivery_status = "accepted"
             n.sent_at = utcnow()
             self._finish(s, n, status=OutboxStatus.sent, error=None)
-        log.info("notification %s (%s) sent to citizen %s", nid, n.kind, n.citizen_id)
+        log.info(
+            "notification %s (%s) sent to %s",
+            nid,
+            n.kind,
+            "the channel" if post else f"citizen {n.citizen_id}",
+        )
 
     def _finish(self, s: Session, n: Notification, *, status: str, error: str | None) -> None:
         n.status = status
@@ -200,15 +294,3 @@ class Notifier:
         n.locked_until = None
         s.add(n)
         s.commit()
-
-    def _release(self, ids: Sequence[int], paused: dict[str, float]) -> None:
-        """Every channel asked us to wait: hand the rest of the batch back, due after the pause."""
-        if not ids:
-            return
-        with self.session_factory() as s:
-            s.exec(
-                sa.update(Notification)
-                .where(col(Notification.id).in_(list(ids)), col(Notification.status) == OutboxStatus.pending)
-                .values(locked_until=None, next_attempt_at=utcnow() + timedelta(seconds=min(paused.values())))
-            )
-            s.commit()

@@ -45,6 +45,13 @@ class BotSettings(BaseSettings):
     notify_backoff_base_s: float = Field(5.0, alias="BOT_NOTIFY_BACKOFF_BASE_S")
     notify_backoff_max_s: float = Field(3600.0, alias="BOT_NOTIFY_BACKOFF_MAX_S")
     notify_max_attempts: int = Field(8, alias="BOT_NOTIFY_MAX_ATTEMPTS")
+    # Sends in flight at once (they overlap the channel's latency; the pace below still holds).
+    notify_concurrency: int = Field(8, alias="BOT_NOTIFY_CONCURRENCY", ge=1, le=64)
+    # Broadcast limits (0 = none): Telegram ~30/s overall and ~20/min into one group or channel,
+    # WhatsApp Cloud API 80/s per business number; kept below them to leave room for replies.
+    telegram_max_per_s: float = Field(25.0, alias="BOT_TELEGRAM_MAX_PER_S", ge=0)
+    telegram_chat_max_per_min: float = Field(20.0, alias="BOT_TELEGRAM_CHAT_MAX_PER_MIN", ge=0)
+    whatsapp_max_per_s: float = Field(60.0, alias="BOT_WHATSAPP_MAX_PER_S", ge=0)
 
     # Replies stored but not delivered this long after processing are sent by the notifier loop,
     # unless they are older than the max age (a day-old answer would confuse more than help).

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.core import BotCore, Envelope, Turn
-from bot.delivery import PermanentError, Recipient, RetryLater, TransientError
+from bot.delivery import Keyboard, Notice, PermanentError, Recipient, RetryLater, TransientError
 from bot.dialogue import Incoming, Reply, parse_command
 from bot.settings import BotSettings
 
@@ -101,6 +101,34 @@ class TelegramChannel:
         return await self.core.handle(env, self.send)
 
 
+def inline_keyboard(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    """A notification's buttons: links (a verdict's page) and callbacks ("Berhenti langganan")."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.label, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.label, callback_data=b.data)
+                for b in row
+            ]
+            for row in keyboard
+        ]
+    )
+
+
+def chat_id(address: str) -> int | str:
+    """A citizen's or group's numeric chat id, or a public channel's `@username` as it is."""
+    try:
+        return int(address)
+    except ValueError:
+        return address
+
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
 class TelegramNotifier:
     """The notifier's view of Telegram: Bot API errors mapped to retry decisions."""
 
@@ -115,17 +143,25 @@ class TelegramNotifier:
         """Conversation replies that were stored but not delivered (see `bot.resend`)."""
         await send_replies(self.bot, address, replies)
 
-    async def send_notification(self, to: Recipient, text: str) -> str | None:
+    async def send_notification(self, to: Recipient, notice: Notice) -> str | None:
+        """One plain-text message (no parse mode), with the notice's inline buttons if any."""
         try:
-            msg = await self.bot.send_message(chat_id=int(to.address), text=text[:MAX_TEXT])
+            msg = await self.bot.send_message(
+                chat_id=chat_id(to.address),
+                text=notice.text[:MAX_TEXT],
+                reply_markup=inline_keyboard(notice.keyboard),
+                link_preview_options=None if notice.link_preview else NO_PREVIEW,
+            )
         except RetryAfter as exc:
             raise RetryLater(_seconds(exc), "telegram flood control") from exc
-        except (Forbidden, BadRequest) as exc:  # blocked by the citizen, chat gone, bad text
+        except (Forbidden, BadRequest) as exc:  # blocked by the citizen, chat gone, not the channel's admin
             raise PermanentError(f"telegram: {type(exc).__name__}: {exc.message}") from exc
         except InvalidToken as exc:  # configuration problem: keep the row, do not echo the token
             raise TransientError("telegram: invalid token") from exc
         except NetworkError as exc:  # timeouts, 5xx, connection errors
             raise TransientError(f"telegram: {type(exc).__name__}") from exc
+        except TelegramError as exc:  # a group that became a supergroup, …: retrying changes nothing
+            raise PermanentError(f"telegram: {type(exc).__name__}: {exc.message}") from exc
         return str(msg.message_id)
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from bot import messages
 from bot.core import Envelope
-from bot.delivery import PermanentError, Recipient, RetryLater, TransientError
+from bot.delivery import Notice, PermanentError, Recipient, RetryLater, TransientError
 from bot.dialogue import Incoming, Reply, parse_command
 from bot.settings import BotSettings
 from knowledge_base.models import Notification, utcnow
@@ -29,6 +29,12 @@ CHANNEL = "whatsapp"
 WINDOW = timedelta(hours=24)
 STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 MEDIA_NAMES = {"image": "photo", "video": "video", "document": "document", "sticker": "sticker"}
+# Graph API error codes that mean "slow down", not "never": API call rate (4, 80007) and the business
+# number's message throughput (130429) pause the channel; the pair rate (131056: too many messages to
+# one citizen in a short time) retries only that message, with backoff.
+THROTTLED_CODES = frozenset({4, 80007, 130429})
+PAIR_RATE_CODE = 131056
+THROTTLED_WAIT_S = 10.0
 
 
 def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
@@ -137,9 +143,13 @@ class WhatsAppClient:
                 err = resp.json().get("error") or {}
             except ValueError:
                 err = {}
-            raise PermanentError(
-                f"whatsapp: HTTP {resp.status_code} {err.get('code', '')} {err.get('message', '')}"[:300]
-            )
+            code = err.get("code")
+            detail = f"whatsapp: HTTP {resp.status_code} {code or ''} {err.get('message', '')}"[:300]
+            if code in THROTTLED_CODES:
+                raise RetryLater(float(resp.headers.get("Retry-After", THROTTLED_WAIT_S)), detail)
+            if code == PAIR_RATE_CODE:
+                raise TransientError(detail)
+            raise PermanentError(detail)
         ids = [m.get("id") for m in (resp.json().get("messages") or [])]
         return ids[0] if ids else None
 
@@ -149,9 +159,14 @@ class WhatsAppClient:
             for body in _reply_bodies(reply):
                 await self._post(address, body)
 
-    async def send_notification(self, to: Recipient, text: str) -> str | None:
-        """Free text inside the customer-service window, otherwise the approved template."""
-        if to.last_inbound_at is not None and utcnow() - to.last_inbound_at < WINDOW:
+    async def send_notification(self, to: Recipient, notice: Notice) -> str | None:
+        """Free text inside the customer-service window, otherwise an approved template: a digest's
+        own (`DIGEST_WHATSAPP_TEMPLATE`, with its unsubscribe button), else `WHATSAPP_TEMPLATE_NAME`."""
+        inside = to.last_inbound_at is not None and utcnow() - to.last_inbound_at < WINDOW
+        if notice.whatsapp is not None:
+            return await self._post(to.address, notice.whatsapp(inside).graph_body())
+        text = notice.text
+        if inside:
             return await self._post(to.address, {"type": "text", "text": {"body": text, "preview_url": True}})
         params = [{"type": "text", "text": p} for p in messages.template_params(text)]
         template = {

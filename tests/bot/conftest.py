@@ -1,20 +1,24 @@
 """Fixtures of the bot tests: a core on the real databases (with the stand-ins of
-`tests.helpers.stubs`), a published verdict, the fake Bot API."""
+`tests.helpers.stubs`), a published verdict, the fake Bot API, a database a notifier process shares."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot.core import BotCore
 from bot.settings import BotSettings
+from knowledge_base.db import engine_for, migrate
 from knowledge_base.models import Verdict
 from tests.bot.fake_telegram import FakeTelegram
 from tests.helpers.bot import bot_settings
-from tests.helpers.db import reusing
+from tests.helpers.db import POSTGRES_URL, reusing
 from tests.helpers.stubs import stub_services
 
 
@@ -48,3 +52,24 @@ def fake_telegram() -> Iterator[FakeTelegram]:
     server = FakeTelegram().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def worker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A committed database the notifier subprocess can share: a file, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'notify.sqlite3'}"
+        migrate(url)
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    migrate(url)
+    yield url
+    engine_for(url).dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

@@ -1,7 +1,9 @@
 """A local stand-in for the Telegram Bot API (HTTP on 127.0.0.1) that the real PTB client talks to.
 
 It records every call, serves queued updates to getUpdates (long polling), can answer the next N
-sendMessage calls with 429 + retry_after, and can hold a call open (to kill a client mid-request).
+sendMessage calls with 429 + retry_after, or every call beyond a rate (flood control), and can then
+refuse every sendMessage until retry_after has passed, as Telegram does; it can hold a call open
+(to kill a client mid-request). Chats are numeric ids or a public channel's `@username`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Kabas", "username": "kaba
 class Call:
     method: str
     params: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
+    early: bool = False  # a 429 for a call made before an earlier 429's retry_after had passed
 
 
 @dataclass
@@ -38,6 +42,9 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     fail_429: int = 0  # answer this many sendMessage calls with 429
     retry_after: int = 1
+    flood_per_s: int | None = None  # a sendMessage beyond this many in the last second gets 429
+    flood_wait: bool = False  # after a 429, refuse every sendMessage until retry_after has passed
+    flood_until: float = 0.0
     blocked_chats: set[int] = field(default_factory=set)  # these citizens blocked the bot: 403
     hang_after: int | None = None  # sendMessage calls after this many successful ones never return
     hanging: int = 0  # calls being held open now
@@ -66,11 +73,15 @@ class FakeTelegram:
         params = await _params(request)
         if method == "getUpdates":
             return JSONResponse({"ok": True, "result": await self._get_updates(params)})
+        now = time.monotonic()
         if method == "sendMessage":
             with self.lock:
-                if self.fail_429 > 0:
-                    self.fail_429 -= 1
-                    self.calls.append(Call("sendMessage429", params))
+                early = self.flood_wait and now < self.flood_until
+                if early or self.fail_429 > 0 or self._flooded(now):
+                    if not early:
+                        self.fail_429 = max(self.fail_429 - 1, 0)
+                        self.flood_until = now + self.retry_after
+                    self.calls.append(Call("sendMessage429", params, now, early))
                     body = {
                         "ok": False,
                         "error_code": 429,
@@ -78,22 +89,30 @@ class FakeTelegram:
                         "parameters": {"retry_after": self.retry_after},
                     }
                     return JSONResponse(body, 429)
-                if int(params.get("chat_id", 0)) in self.blocked_chats:
+                if _chat(params) in self.blocked_chats:
                     body = {
                         "ok": False,
                         "error_code": 403,
                         "description": "Forbidden: bot was blocked by the user",
                     }
                     return JSONResponse(body, 403)
-                done = sum(c.method == "sendMessage" for c in self.calls)
-                hang = self.hang_after is not None and done >= self.hang_after
+                hang = self.hang_after is not None and self._accepted() >= self.hang_after
                 if hang:
                     self.hanging += 1
             if hang:
                 await asyncio.sleep(3600)
         with self.lock:
-            self.calls.append(Call(method, params))
+            self.calls.append(Call(method, params, now))
         return JSONResponse({"ok": True, "result": self._result(method, params)})
+
+    def _accepted(self) -> int:
+        return sum(c.method == "sendMessage" for c in self.calls)
+
+    def _flooded(self, now: float) -> bool:
+        if self.flood_per_s is None:
+            return False
+        recent = sum(c.method == "sendMessage" and c.at > now - 1.0 for c in self.calls)
+        return recent >= self.flood_per_s
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -109,10 +128,15 @@ class FakeTelegram:
         if method == "getMe":
             return BOT_USER
         if method == "sendMessage":
+            chat = _chat(params)
             return {
                 "message_id": next(self._ids),
                 "date": int(time.time()),
-                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "chat": (
+                    {"id": chat, "type": "private"}
+                    if isinstance(chat, int)
+                    else {"id": -1001000000001, "type": "channel", "username": chat.lstrip("@")}
+                ),
                 "from": BOT_USER,
                 "text": params.get("text", ""),
             }
@@ -137,6 +161,12 @@ class FakeTelegram:
             self._server.force_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _chat(params: dict[str, Any]) -> int | str:
+    """A numeric chat id, or a channel's `@username`."""
+    value = str(params.get("chat_id", 0))
+    return value if value.startswith("@") else int(value)
 
 
 async def _params(request: Request) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from bot.dialogue import (
     Incoming,
     Intent,
     Need,
+    Reply,
     Route,
     button_data,
     needs_intent,
@@ -21,6 +22,7 @@ from bot.dialogue import (
     route,
 )
 from knowledge_base.answer import Answer
+from knowledge_base.digest_render import unsubscribe_data
 from knowledge_base.matching import VerdictCandidate
 from tests.helpers.stubs import citation
 
@@ -134,6 +136,16 @@ def test_delete_needs_confirmation_and_resets_state() -> None:
     assert rt.need is Need.delete
     new_state, done = respond(state, rt, Facts(deleted=(3, 1, 0)), message_id=2, new_session="fresh")
     assert new_state == {"session": "fresh"} and "3 pesan" in done[0].text
+
+
+def test_a_digests_unsubscribe_button_works_however_old_the_message() -> None:
+    data = unsubscribe_data(42)  # no session in it: a week-old digest's button must still work
+    for state in ({}, S, {"session": "ffff0000", "mode": "await_claim"}):
+        rt = route(state, Incoming(button=data), None)
+        assert rt.need is Need.unsubscribe
+        new_state, replies = respond(state, rt, Facts(), message_id=1, new_session="n")
+        assert replies == [Reply(messages.UNSUBSCRIBED)] and "mode" not in new_state
+    assert route(S, Incoming(button="digest:subscribe:42"), None).say == "stale"
 
 
 @given(

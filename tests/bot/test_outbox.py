@@ -3,32 +3,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, select
 from telegram import Bot
 
 from bot import messages
-from bot.outbox import Notifier, claim_due, render
+from bot.notices import render
+from bot.outbox import Notifier, claim_due
 from bot.settings import BotSettings
 from bot.telegram import TelegramNotifier
-from knowledge_base.db import engine_for, migrate
+from knowledge_base.db import engine_for
 from knowledge_base.models import Citizen, CitizenReport, Claim, Notification, OutboxStatus, Verdict, utcnow
 from tests.bot.fake_telegram import FakeTelegram
 from tests.helpers.bot import bot_settings
-from tests.helpers.db import POSTGRES_URL, reusing
+from tests.helpers.db import reusing
+from tests.helpers.notifier import start_notifier, statuses
 from tests.helpers.wait import eventually, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def seed(session: Session, n: int, tag: str) -> tuple[Verdict, list[Citizen]]:
@@ -94,8 +88,12 @@ def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Sess
     tag = uuid.uuid4().hex[:8]
     v, (c,) = seed(session, 1, tag)
     (n,) = mine(session, tag)
-    assert render(session, n) == messages.notification(
-        "verdict", v.claim, v.rating, v.summary, v.url, v.published_at
+    notice = render(session, n)
+    assert (
+        notice is not None
+        and notice.keyboard == ()
+        and notice.text
+        == messages.notification("verdict", v.claim, v.rating, v.summary, v.url, v.published_at)
     )
     claim = Claim(text="teks warga lain", text_hash="h", reject_reason="bukan klaim faktual")
     session.add(claim)
@@ -106,7 +104,9 @@ def test_rendered_at_send_time_from_the_verdict_and_the_own_report(session: Sess
     )
     session.add(rej)
     session.commit()
-    text = render(session, rej)
+    notice = render(session, rej)
+    assert notice is not None
+    text = notice.text
     assert "teks saya sendiri" in text and "teks warga lain" not in text and "bukan klaim faktual" in text
 
 
@@ -199,48 +199,6 @@ async def test_test_chats_are_cancelled_and_unconfigured_channels_wait(
 
 
 # ----------------------------------------------------------------- killed and restarted
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def worker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A committed database the notifier subprocess can share: a file, or a private PostgreSQL schema."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'notify.sqlite3'}"
-        migrate(url)
-        yield url
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    migrate(url)
-    yield url
-    engine_for(url).dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def statuses(url: str) -> list[str]:
-    with Session(engine_for(url)) as s:
-        return [n.status for n in s.exec(select(Notification).order_by(Notification.id))]
-
-
-def start_notifier(url: str, fake: FakeTelegram, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "KABASHOAX_DATA_DIR": str(tmp_path / "var"),
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "WHATSAPP_ACCESS_TOKEN": "",
-        "BOT_NOTIFY_LEASE_S": "2",
-        "BOT_NOTIFY_POLL_S": "0.2",
-        "BOT_NOTIFY_BATCH": "5",
-        "OMP_NUM_THREADS": "1",
-    }
-    return subprocess.Popen([sys.executable, "-m", "bot", "notify"], cwd=ROOT, env=env)
 
 
 def test_notifier_killed_mid_batch_delivers_everything_once_after_restart(

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 import bot.web
 from bot import messages
 from bot.core import BotCore
-from bot.delivery import PermanentError, Recipient, RetryLater
+from bot.delivery import Notice, PermanentError, Recipient, RetryLater
 from bot.runtime import get_core, get_whatsapp
 from bot.settings import get_settings
 from bot.whatsapp import WhatsAppClient, verify_signature
@@ -177,10 +177,10 @@ async def test_notification_uses_text_inside_24h_and_template_outside(
     wa_client: WhatsAppClient, graph: Graph
 ) -> None:
     recent = Recipient(PHONE, "whatsapp", utcnow() - timedelta(hours=2))
-    assert await wa_client.send_notification(recent, "Hasil cek fakta: HOAKS") == "wamid.out1"
+    assert await wa_client.send_notification(recent, Notice("Hasil cek fakta: HOAKS")) == "wamid.out1"
     assert graph.posts[-1]["type"] == "text"
     old = Recipient(PHONE, "whatsapp", utcnow() - timedelta(hours=30))
-    await wa_client.send_notification(old, "Hasil cek fakta:\nHOAKS")
+    await wa_client.send_notification(old, Notice("Hasil cek fakta:\nHOAKS"))
     template = graph.posts[-1]["template"]
     assert graph.posts[-1]["type"] == "template" and template["name"] == "kabashoax_update"
     assert template["components"][0]["parameters"][0]["text"] == "Hasil cek fakta: HOAKS"
@@ -190,8 +190,8 @@ async def test_graph_errors_map_to_retry_decisions(wa_client: WhatsAppClient, gr
     to = Recipient(PHONE, "whatsapp", utcnow())
     graph.status = 429
     with pytest.raises(RetryLater) as exc:
-        await wa_client.send_notification(to, "x")
+        await wa_client.send_notification(to, Notice("x"))
     assert exc.value.after_s == 7
     graph.status = 400
     with pytest.raises(PermanentError):
-        await wa_client.send_notification(to, "x")
+        await wa_client.send_notification(to, Notice("x"))

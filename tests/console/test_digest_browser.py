@@ -1,4 +1,6 @@
-"""Real Chromium: the public pages without login or cookie, and a comms officer's digest from draft to outbox.
+"""Real Chromium: the public pages without login or cookie, and a comms officer's digest from draft to
+every subscriber: the notifier delivers it through the real python-telegram-bot client to the local fake
+Bot API (one message each, with its buttons) and through the WhatsApp client to a fake Graph API.
 
 Also takes the README's screenshots of the composer, the public verdict page and the card
 (`CONSOLE_SCREENSHOTS=1` writes them to docs/screenshots/, otherwise to a temporary directory).
@@ -6,6 +8,7 @@ Also takes the README's screenshots of the composer, the public verdict page and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,15 +24,23 @@ from typing import Any
 import pytest
 import uvicorn
 from sqlmodel import select
+from telegram import Bot
 
+from bot.delivery import ChannelSender
+from bot.outbox import Notifier
+from bot.telegram import TelegramNotifier
 from fact_team_console import workflow
 from fact_team_console.users import create_user
 from fact_team_console.web import create_app
-from knowledge_base import digests
+from knowledge_base import digest_render, digests
 from knowledge_base.db import session_scope
 from knowledge_base.digest_settings import get_digest_settings
-from knowledge_base.models import Citizen, Notification, StaffUser, Verdict, utcnow
+from knowledge_base.models import Citizen, Digest, Notification, StaffUser, Verdict, utcnow
+from tests.bot.fake_telegram import FakeTelegram
 from tests.console.conftest import real_claims
+from tests.helpers.bot import bot_settings
+from tests.helpers.graph import Graph
+from tests.helpers.wait import eventually
 
 pytestmark = pytest.mark.browser
 README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -152,6 +164,23 @@ def _subscribers() -> tuple[list[int], list[int]]:
         s.add_all([*reach, *gone])
         s.flush()
         return [c.id or 0 for c in reach], [c.id or 0 for c in gone]
+
+
+async def _notifier_delivers(fake: FakeTelegram, graph: Graph, digest_id: int) -> None:
+    """`kabashoax bot notify` as it runs beside the app: real PTB client, the WhatsApp client, the DB."""
+    tg = Bot(fake.token, base_url=fake.base_url)
+    await tg.initialize()
+    senders: dict[str, ChannelSender] = {"telegram": TelegramNotifier(tg), "whatsapp": graph.client()}
+    notifier = Notifier(senders, bot_settings(BOT_NOTIFY_CONCURRENCY=4))
+
+    def through() -> bool:
+        with session_scope() as s:
+            rows = s.exec(select(Notification.status).where(Notification.digest_id == digest_id)).all()
+        return set(rows) == {"sent"}
+
+    await eventually(notifier.run_once, through, what="the digest to reach every subscriber")
+    await notifier.run_once()  # nothing is left to send a second time
+    await tg.shutdown()
 
 
 def test_public_pages_in_chromium_without_login_or_cookie(
@@ -300,5 +329,34 @@ def test_a_comms_officer_publishes_the_weekly_digest_to_every_subscriber(
     assert set(verdict_ids)  # the fact team's verdicts are what was drafted
     page.goto(f"{site}/kabar/{digest_id}")
     assert "Empat kabar yang paling banyak" in page.locator("article").inner_text()
+
+    fake, graph = FakeTelegram(fail_429=1, retry_after=1).start(), Graph()  # Telegram says "slow down" once
+    try:  # its own thread: Playwright's sync API keeps an event loop running in this one
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(asyncio.run, _notifier_delivers(fake, graph, digest_id)).result(timeout=180)
+    finally:
+        fake.stop()
+    with session_scope() as s:
+        view = digests.view(s.get_one(Digest, digest_id), session=s)
+        shown = [e.verdict_id for e in view.entries]
+    previewed = digest_render.telegram(view)
+    sent = [m for m in fake.sent() if m["text"].startswith("KABAR CEK FAKTA")]  # askers got their verdicts
+    assert sorted(m["chat_id"] for m in sent) == ["5550001", "5550002"]  # one each, not the two who left
+    assert [c.method for c in fake.calls].count("sendMessage429") == 1
+    for m in sent:
+        assert m["text"] == previewed.text and m["text"].startswith("KABAR CEK FAKTA KUPANG")
+        keys = [b for row in m["reply_markup"]["inline_keyboard"] for b in row]
+        assert [b["url"] for b in keys if "/cek-fakta/" in b.get("url", "")] == [
+            f"{site}/cek-fakta/{v}" for v in shown
+        ]
+        assert keys[-1] == {"text": "Berhenti langganan", "callback_data": f"digest:unsub:{digest_id}"}
+    assert older_id in shown
+    (wa,) = graph.posts  # three days since the citizen last wrote: the approved template
+    assert wa["to"] == "6281300000001" and wa["template"]["name"] == "kabar_cek_fakta"
+    assert wa["template"]["components"][1]["parameters"] == [
+        {"type": "payload", "payload": f"digest:unsub:{digest_id}"}
+    ]
+    page.goto(f"{site}/digests/{digest_id}")
+    assert "0 antre · 3 terkirim" in page.locator("main").inner_text()
     assert not errors, errors
     context.close()

@@ -24,6 +24,7 @@ def bot_settings(**overrides: Any) -> BotSettings:
         "BOT_RATE_LIMIT": "1000/minute",
         "BOT_NOTIFY_BACKOFF_BASE_S": 0.0,
         "BOT_NOTIFY_LEASE_S": 30.0,
+        "BOT_NOTIFY_CONCURRENCY": 1,  # one send at a time; the tests about concurrency raise it
     }
     values.update(overrides)
     return BotSettings(**values)
