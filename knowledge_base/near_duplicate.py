@@ -86,6 +86,21 @@ def key_tokens(text: str) -> set[str]:
     return keys
 
 
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def words_with_case(text: str) -> list[tuple[str, bool | None]]:
+    """Canonical words with how they were written: True capitalised, False lower case, None at the
+    start of a sentence (where a capital says nothing about the word)."""
+    text = unicodedata.normalize("NFKC", text or "")
+    out: list[tuple[str, bool | None]] = []
+    for m in _WORD.finditer(text):
+        initial = m.start() == 0 or bool(_SENTENCE_END.search(text[max(0, m.start() - 3) : m.start()]))
+        written: bool | None = None if initial else m.group()[0].isupper()
+        out.extend((w, written) for w in canonical(m.group()).split())
+    return out
+
+
 def similar(a: str, b: str) -> bool:
     """Near-exact: same canonical text, or most words shared and no name, number or link swapped for another.
 

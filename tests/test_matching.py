@@ -98,7 +98,7 @@ def test_a_paraphrase_is_matched_by_the_model(session: Session, local: dict[str,
 
 
 def test_short_inputs_never_auto_answer(session: Session, local: dict[str, int]) -> None:
-    assert get_settings().match_min_words == 6
+    assert get_settings().auto_answer_min_words == 6
     for text in ("air pdam racun", "Air PDAM Kupang dicampur racun", "bantuan 5 juta", "sekolah libur?"):
         result = matching.match_claim(text, session=session)
         assert result.decision != "auto", text
