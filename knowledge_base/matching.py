@@ -307,7 +307,7 @@ def _from_hashes(session: Session, corpus: VerdictCorpus, query: str, words: int
     """An exact/near-exact forward of a verdict text, or a verbatim repeat matched before (locked)."""
     corpus.sync_texts(session)
     now = utcnow()
-    allowed = {v for v in corpus.meta if corpus.servable(v, now)}
+    allowed = corpus.servable_ids(now)
     duplicate = corpus.find_duplicate(query, allowed)
     if duplicate is not None:
         found = _candidates(session, [(duplicate, 1.0)])
@@ -319,10 +319,12 @@ def _from_hashes(session: Session, corpus: VerdictCorpus, query: str, words: int
     if entry is None or entry[0] != corpus.mark:
         return None
     cached: MatchResult = entry[1]
-    # Time passes without the corpus changing: a verdict may have expired since.
-    if not all(corpus.servable(c.verdict_id, now) for c in cached.candidates):
+    # Fresh rows, as for any answer: a verdict may have expired or been withdrawn or corrected since.
+    fresh = _candidates(session, [(c.verdict_id, c.score) for c in cached.candidates])
+    if len(fresh) != len(cached.candidates):
         return None
-    return replace(cached, query=query, cached=True)
+    verdict = fresh[0] if cached.verdict is not None else None
+    return replace(cached, query=query, verdict=verdict, candidates=fresh, cached=True)
 
 
 def known_forward(text: str, *, session: Session) -> MatchResult | None:
@@ -354,24 +356,29 @@ def match_claim(
     query, words = _clean(text)
     if not words:
         return MatchResult(query, "none", None, [])
+    if not exclude:
+        known = known_forward(query, session=session)
+        if known is not None:
+            return known
+    return _match_model(session, query, words, exclude, query_vector)
+
+
+def _match_model(
+    session: Session, query: str, words: int, exclude: frozenset[int], query_vector: np.ndarray | None
+) -> MatchResult:
+    """BM25 + dense retrieval and the learned model; the embedding runs outside the corpus lock."""
+    if query_vector is None:
+        query_vector = embeddings.query_vectors([query])
     corpus = corpus_for(session)
     with corpus.lock:
-        if not exclude:
-            known = _from_hashes(session, corpus, query, words)
-            if known is not None:
-                return known
-        else:
-            corpus.sync_texts(session)
+        corpus.sync_texts(session)
         mark = corpus.mark
-        now = utcnow()
-        allowed = {v for v in corpus.meta if corpus.servable(v, now)} - exclude
+        allowed = corpus.servable_ids(utcnow()) - exclude
         if not allowed:
             return MatchResult(query, "none", None, [])
         corpus.sync_terms()
         corpus.sync_vectors(session)
         view = corpus.without(set(exclude)) if exclude else corpus
-        if query_vector is None:
-            query_vector = embeddings.query_vectors([query])
         model = load_model()
         scored = score_candidates(view, query, query_vector, allowed=allowed, model=model)
     found = _candidates(session, [(s.verdict_id, s.probability) for s in scored[:TOP_CANDIDATES]])
@@ -394,12 +401,15 @@ def match_claim(
 
 def match_many(texts: list[str], *, session: Session) -> list[MatchResult]:
     """`match_claim` for a batch: hash answers first, then one embedding call for all the others."""
-    known = [known_forward(t, session=session) for t in texts]
-    todo = [i for i, r in enumerate(known) if r is None and _clean(texts[i])[1]]
-    vectors = dict(zip(todo, embeddings.query_vectors([_clean(texts[i])[0] for i in todo]), strict=True))
+    cleaned = [_clean(t) for t in texts]
+    known = [known_forward(q, session=session) if n else None for q, n in cleaned]
+    todo = [i for i, r in enumerate(known) if r is None and cleaned[i][1]]
+    vectors = embeddings.query_vectors([cleaned[i][0] for i in todo])
+    for i, vector in zip(todo, vectors, strict=True):
+        known[i] = _match_model(session, *cleaned[i], frozenset(), vector)
     return [
-        r if r is not None else match_claim(t, session=session, query_vector=vectors.get(i))
-        for i, (r, t) in enumerate(zip(known, texts, strict=True))
+        r if r is not None else MatchResult(q, "none", None, [])
+        for r, (q, _) in zip(known, cleaned, strict=True)
     ]
 
 
