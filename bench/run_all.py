@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.bench_search", "bench.bench_matching", "bench.bench_nlu", "bench.bench_webhook"]
+BENCHES = [
+    "bench.bench_search",
+    "bench.bench_matching",
+    "bench.bench_message_path",
+    "bench.bench_nlu",
+    "bench.bench_webhook",
+]
 
 
 def main() -> int:

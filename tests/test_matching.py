@@ -330,3 +330,17 @@ def test_a_verdict_about_other_names_is_never_the_automatic_answer(session: Sess
     result = matching.match_claim(china, session=session)
     assert result.decision != "auto" and result.to_json()["verdict"] is None
     assert korea.id in [c.verdict_id for c in result.candidates]  # still listed as a similar claim
+
+
+def test_a_new_claim_is_simulated_as_if_its_verdict_was_never_indexed(
+    session: Session, local: dict[str, int]
+) -> None:
+    """Hiding a verdict is not enough: its rare words would still look rare to BM25."""
+    matching.sync(session)
+    corpus = matching.corpus_for(session)
+    never_seen = corpus.lexical.idf("kata-yang-tidak-ada")
+    assert corpus.lexical.idf("tikus") < never_seen  # only the water verdict says "racun tikus"
+    view = corpus.without({local["a"]})
+    assert view.lexical.idf("tikus") == view.lexical.idf("kata-yang-tidak-ada")
+    assert all(t.verdict_id != local["a"] for t in view.texts.values())
+    assert len(corpus.lexical) == len(view.lexical) + 3  # the original is untouched
