@@ -72,7 +72,7 @@ class VerdictCorpus:
     terms_stale: bool = False
     _servable_mark: tuple[object, ...] = ()
     _published: set[int] = field(default_factory=set)
-    _expiring: list[tuple[datetime, int]] = field(default_factory=list)
+    _expiring: list[int] = field(default_factory=list)
     # Results of the matcher by canonical text hash, each with the `mark` it was computed at.
     results: LruCache[str, tuple[tuple[object, ...], Any]] = field(
         default_factory=lambda: LruCache(lambda: get_settings().query_cache_size)
@@ -229,26 +229,17 @@ class VerdictCorpus:
             lock=threading.RLock(),
         )
 
-    def servable(self, verdict_id: int, now: datetime) -> bool:
-        meta = self.meta.get(verdict_id)
-        return meta is not None and verdict_servable(meta.status, meta.expires_at, now)
-
     def servable_ids(self, now: datetime) -> set[int]:
-        """Verdicts a citizen may be served now (a copy). Computed once per change of the verdict
-        states; only the verdicts that expire are checked against the clock on each call."""
+        """Verdicts a citizen may be served now (`models.verdict_servable`), as a new set. Worked out
+        once per change of the verdict states; only verdicts with an expiry meet the clock per call."""
         if self._servable_mark != self.meta_mark:
-            # Servable but for the clock: the same rule with the expiry left out.
             self._published = {v for v, m in self.meta.items() if verdict_servable(m.status, None, now)}
-            self._expiring = sorted(
-                (m.expires_at, v) for v, m in self.meta.items() if v in self._published and m.expires_at
-            )
+            self._expiring = [v for v in self._published if self.meta[v].expires_at is not None]
             self._servable_mark = self.meta_mark
-        allowed = set(self._published)
-        for expires_at, verdict_id in self._expiring:
-            if expires_at > now:
-                break
-            allowed.discard(verdict_id)
-        return allowed
+        meta = self.meta
+        return self._published - {
+            v for v in self._expiring if not verdict_servable(meta[v].status, meta[v].expires_at, now)
+        }
 
     def find_duplicate(self, text: str, allowed: set[int]) -> int | None:
         """The verdict whose text this is an exact or near-exact forward of, using hashes only.
