@@ -425,7 +425,7 @@ def message_path(workdir: Path, env: dict[str, str], stacks: list[str]) -> None:
             ratio = s["p50"] / quiet["p50"], s["p99"] / quiet["p99"]
             print(f"  {condition:13} {fmt(s)}   x quiet: p50 {ratio[0]:.2f}  p99 {ratio[1]:.2f}")
         for part in ("forward", "question", "repeat", "hash_path", "nlu"):
-            if by["quiet"][part]["n"]:
+            if by["quiet"][part]["n"] and not (part == "hash_path" and stack != "ours"):
                 print(f"  quiet, {part:9} {fmt(by['quiet'][part])}")
     ours = results["ours"]
     q = ours["quiet"]["all"]
