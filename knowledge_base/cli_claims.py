@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # registering the commands must not load the model stack (`kabashoax --help`)
     from knowledge_base import matching
 
 verdicts_app = typer.Typer(
@@ -19,12 +22,18 @@ verdicts_app = typer.Typer(
 claims_app = typer.Typer(help="Matching citizens' claims against published verdicts.", no_args_is_help=True)
 
 
+# Lines of stdin matched together (one embedding call): whatever is already waiting, up to this many.
+STDIN_BATCH = 64
+
+
 def default_dev_csv() -> Path:
-    """The real dev sample beside the repository (`../shared/data`), or under KABASHOAX_SHARED_DATA."""
+    """The real dev sample in KABASHOAX_SHARED_DATA, else in the nearest `shared/data` above the repo
+    (`../shared/data` beside a clone, `../../shared/data` beside a worktree)."""
     from knowledge_base.settings import PACKAGE_DIR
 
     shared = os.environ.get("KABASHOAX_SHARED_DATA")
-    base = Path(shared) if shared else PACKAGE_DIR.parents[1] / "shared" / "data"
+    candidates = [Path(shared)] if shared else [d / "shared" / "data" for d in PACKAGE_DIR.parents[1:4]]
+    base = next((c for c in candidates if c.is_dir()), candidates[0])
     return base / "factchecks" / "turnbackhoax_dev.csv"
 
 
@@ -81,6 +90,36 @@ def _print_result(result: matching.MatchResult) -> None:
             typer.echo(f"      {c.url}")
 
 
+def _stdin_batches() -> Iterator[list[str]]:
+    """Lines of stdin in batches of what is already waiting: a pipe of 600 forwards is embedded in a
+    few big batches, while a person typing one claim at a time still gets each answer at once."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    while True:
+        first = lines.get()
+        if first is None:
+            return
+        batch, done = [first], False
+        while len(batch) < STDIN_BATCH:
+            try:
+                line = lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                done = True
+                break
+            batch.append(line)
+        yield [line for line in batch if line.strip()]
+        if done:
+            return
+
+
 @claims_app.command("match")
 def claims_match(
     text: Annotated[
@@ -89,11 +128,22 @@ def claims_match(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {query, verdict, candidates} as JSON")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="Embedding threads [default: EMBEDDING_THREADS for one claim, every core for stdin]",
+        ),
+    ] = None,
 ) -> None:
     """Match a claim against published verdicts (stdin: JSON Lines out, models loaded once)."""
-    from knowledge_base import matching
+    from knowledge_base import embeddings, matching
     from knowledge_base.db import session_scope
 
+    # Several stdin lines are embedded one text per thread: no thread waits on another, so this
+    # degrades gracefully when another job takes a core (MEASURED.md: a wide OpenMP team does not).
+    embeddings.configure_threads(threads or (None if text is not None else os.cpu_count() or 1))
     with session_scope() as session:
         if text is not None:
             if not text.strip():
@@ -105,33 +155,32 @@ def claims_match(
             else:
                 _print_result(result)
             return
-        for line in sys.stdin:
-            if line.strip():
-                result = matching.match_claim(line, session=session)
-                session.commit()  # keep new embeddings; see verdicts published meanwhile (SQLite snapshot)
+        for batch in _stdin_batches():
+            for result in matching.match_many(batch, session=session):
                 typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
-                sys.stdout.flush()
+            session.commit()  # keep new embeddings; see verdicts published meanwhile (SQLite snapshot)
+            sys.stdout.flush()
 
 
 @claims_app.command("calibrate")
 def claims_calibrate(
     csv_path: CsvOption = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Where to write the model [default: the bundled one]")
+        Path | None, typer.Option("--out", help="Where to write the model [default: MATCH_MODEL_FILE]")
     ] = None,
 ) -> None:
-    """Train the match model on the calibration split of the dev CSV and print the chosen thresholds."""
+    """Train the match model on the calibration split of the dev CSV and choose its thresholds."""
     from knowledge_base import matching, progress
     from knowledge_base.match_calibration import calibrate
 
-    out = out or matching.MODEL_FILE
+    out = out or matching.model_file()
     with progress.task("calibrating the match model"):
         model = calibrate(_dev_csv(csv_path), out)
     typer.echo(f"wrote {out} ({model['trained_on']})")
     typer.echo(f"out-of-fold on the calibration split: {json.dumps(model['out_of_fold'])}")
     typer.echo(
-        f"chosen thresholds: MATCH_AUTO_THRESHOLD={model['auto_threshold']} "
-        f"MATCH_SUGGEST_THRESHOLD={model['suggest_threshold']}"
+        f"thresholds (stored with the model): auto {model['auto_threshold']}, "
+        f"suggest {model['suggest_threshold']}"
     )
 
 
@@ -140,16 +189,18 @@ def claims_evaluate(
     csv_path: CsvOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object")] = False,
 ) -> None:
-    """Held-out figures (messages whose verdicts calibration never saw), with the thresholds in settings."""
+    """Held-out figures (messages whose verdicts calibration never saw), with the model's thresholds."""
+    from knowledge_base import matching
     from knowledge_base.match_calibration import evaluate
     from knowledge_base.settings import get_settings
 
     report = evaluate(_dev_csv(csv_path)).as_dict()
-    settings = get_settings()
+    model = matching.load_model()
     report["thresholds"] = {
-        "auto": settings.match_auto_threshold,
-        "suggest": settings.match_suggest_threshold,
-        "min_words": settings.match_min_words,
+        "auto": model.auto_threshold,
+        "suggest": model.suggest_threshold,
+        "auto_answer_min_words": get_settings().auto_answer_min_words,
+        "model_file": str(matching.model_file()),
     }
     if as_json:
         typer.echo(json.dumps(report))

@@ -86,6 +86,16 @@ class LexicalIndex:
             self._terms.clear()
             self._dirty = True
 
+    def without(self, ids: set[int]) -> LexicalIndex:
+        """A built copy lacking these documents, as if they had never been indexed (their terms
+        weigh in no IDF): evaluation uses it to simulate a claim nobody has checked yet."""
+        copy = LexicalIndex(self.name, directory=self.directory)
+        with self._lock:
+            copy._terms = {i: t for i, t in self._terms.items() if i not in ids}
+        copy._dirty = True
+        copy.refresh()
+        return copy
+
     def refresh(self) -> None:
         """Rebuild the bm25s index from the stored terms if anything changed."""
         with self._lock:

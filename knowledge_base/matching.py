@@ -4,11 +4,13 @@ Retrieval runs over every text a verdict is known by (claim, summary, circulated
 dense cosine, each aggregated per verdict. No single score separates "known claim" from "new claim"
 (a forward shares many words with unrelated verdicts), so a small logistic regression, trained on the
 dev fact-checks by `kabashoax claims calibrate`, turns several signals into the probability that a
-candidate is the right verdict: both scores, their margins to the runner-up, both ranks, and the
-overlap of names, numbers and links. Exact and near-exact forwards are answered before any model runs.
+candidate is the right verdict: both scores, their margins to the runner-up, both ranks, the overlap
+of names, numbers and links, and how much of the verdict's own claim the text says (IDF-weighted, so
+a templated scam about another bank or another country is told apart by the one word that differs).
+Calibration chooses the auto-answer and suggestion thresholds together with the coefficients.
 
-The per-process index is a cache of the database: each call compares a cheap watermark and pulls in
-what another process published, so a verdict published in the console is matched by the bot at once.
+In front of every model, `known_forward` answers exact and near-exact forwards of a verdict's texts and
+verbatim repeats of a text matched before, from hashes alone.
 """
 
 from __future__ import annotations
@@ -16,33 +18,29 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from knowledge_base import embeddings, near_duplicate
-from knowledge_base.lexical import LexicalIndex
-from knowledge_base.models import Verdict, VerdictText, utcnow, verdict_servable
-from knowledge_base.normalize import normalize, tokens
-from knowledge_base.settings import PACKAGE_DIR, get_settings
-from knowledge_base.vector_index import VectorIndex
+from knowledge_base.models import Verdict, utcnow
+from knowledge_base.normalize import tokens
+from knowledge_base.settings import get_settings
+from knowledge_base.verdict_corpus import VerdictCorpus, corpus_for
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = PACKAGE_DIR / "data" / "match_model.json"
 FEATURES = (
     "lex_rel",  # BM25 score / best BM25 score of this query
     "lex_margin",  # (BM25 score - best other verdict's) / best
     "lex_log",  # log(1 + BM25 score)
     "lex_rank",  # log(1 + rank by BM25)
-    "dense",  # cosine
+    "dense",  # cosine (best text)
     "dense_margin",  # cosine - best other verdict's cosine
     "dense_rank",  # log(1 + rank by cosine)
     "key_overlap",  # log(1 + names/numbers/links shared with the verdict's texts)
@@ -50,6 +48,8 @@ FEATURES = (
     "query_words",  # log(1 + words in the query)
     "text_cover",  # share of a verdict text's terms found in the query (best text)
     "query_cover",  # share of the query's terms found in one verdict text (best text)
+    "claim_cover",  # IDF-weighted share of a claim-stating text's terms found in the query (best)
+    "claim_dense",  # cosine to the best claim-stating text (claim, circulated message; not summary)
 )
 # Candidates taken from each retriever before the model ranks their union.
 CANDIDATES_PER_RETRIEVER = 10
@@ -84,6 +84,7 @@ class MatchResult:
     verdict: VerdictCandidate | None
     candidates: list[VerdictCandidate]
     via: str = "model"  # "duplicate" when an exact/near-exact forward matched before any model ran
+    cached: bool = False  # a verbatim repeat answered from this process's result cache
 
     def to_json(self) -> dict[str, object]:
         """The `claims match --json` shape: verdict only when confident enough to answer automatically."""
@@ -111,18 +112,34 @@ class MatchResult:
 
 @dataclass(frozen=True)
 class MatchModel:
-    """Standardised logistic regression over FEATURES, as written by calibration."""
+    """Standardised logistic regression over FEATURES and its decision thresholds, as calibrated."""
 
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
     auto_threshold: float
+    auto_max_names_missing: float  # share of the verdict claim's names a text may leave out
     suggest_threshold: float
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+    def decide(self, best: Scored, words: int) -> Decision:
+        """Auto-answer only a confident match of a long enough text that names what the verdict's
+        claim names (a verdict about Korea is no answer to a message about China); a few words never
+        auto-answer."""
+        probability = best.probability
+        if (
+            probability >= self.auto_threshold
+            and best.names_missing <= self.auto_max_names_missing
+            and words >= get_settings().auto_answer_min_words
+        ):
+            return "auto"
+        if probability >= self.suggest_threshold:
+            return "suggest"
+        return "none"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MatchModel:
@@ -134,13 +151,28 @@ class MatchModel:
             coef=np.asarray(data["coef"], dtype=np.float64),
             intercept=float(data["intercept"]),
             auto_threshold=float(data["auto_threshold"]),
+            auto_max_names_missing=float(data.get("auto_max_names_missing", 1.0)),
             suggest_threshold=float(data["suggest_threshold"]),
         )
 
 
+def model_file() -> Path:
+    """Where the calibrated model lives (`MATCH_MODEL_FILE`, default the shipped one)."""
+    return get_settings().match_model_file
+
+
+def load_model(path: Path | None = None) -> MatchModel:
+    """The calibrated coefficients and thresholds (`MATCH_MODEL_FILE`): the one place they are read."""
+    return _load_model(path or model_file())
+
+
+def forget_model() -> None:
+    """Read the model file again on next use (after `claims calibrate` rewrote it)."""
+    _load_model.cache_clear()
+
+
 @lru_cache(maxsize=4)
-def load_model(path: Path = MODEL_FILE) -> MatchModel:
-    """The shipped coefficients (`knowledge_base/data/match_model.json`)."""
+def _load_model(path: Path) -> MatchModel:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -154,159 +186,7 @@ def load_model(path: Path = MODEL_FILE) -> MatchModel:
     return MatchModel.from_json(data)
 
 
-# --------------------------------------------------------------------------- the index of verdict texts
-
-
-@dataclass
-class _Text:
-    verdict_id: int
-    text: str
-    text_hash: str
-    simhash: int
-    keys: frozenset[str]
-    terms: frozenset[str]
-
-
-@dataclass
-class _Meta:
-    status: str
-    expires_at: datetime | None
-
-
-@dataclass
-class VerdictCorpus:
-    """Verdict texts of one database, with BM25 and FAISS indexes kept in step with the rows."""
-
-    texts: dict[int, _Text] = field(default_factory=dict)
-    meta: dict[int, _Meta] = field(default_factory=dict)
-    keys: dict[int, frozenset[str]] = field(default_factory=dict)  # per verdict, over all its texts
-    terms: dict[int, list[frozenset[str]]] = field(default_factory=dict)  # per verdict, one set per text
-    by_hash: dict[str, list[int]] = field(default_factory=dict)  # exact hash -> text ids
-    sim_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    sims: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-    lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex("verdicts"))
-    dense: VectorIndex | None = None
-    text_mark: tuple[object, ...] = ()
-    meta_mark: tuple[object, ...] = ()
-    lock: threading.RLock = field(default_factory=threading.RLock)
-
-    def sync_texts(self, session: Session) -> None:
-        """Pull added, changed and deleted texts and verdict states (no model involved)."""
-        mark = tuple(
-            session.exec(
-                select(
-                    sa.func.count(VerdictText.id),
-                    sa.func.max(VerdictText.id),
-                    sa.func.max(VerdictText.created_at),
-                )
-            ).one()
-        )
-        if mark != self.text_mark:
-            rows = session.exec(select(VerdictText.id, VerdictText.verdict_id, VerdictText.text_hash)).all()
-            current = {i: (verdict_id, digest) for i, verdict_id, digest in rows}
-            stale = [i for i, t in self.texts.items() if current.get(i) != (t.verdict_id, t.text_hash)]
-            for i in stale:
-                del self.texts[i]
-            self.lexical.remove(stale)
-            if self.dense is not None:
-                self.dense.remove(stale)
-            fresh = [i for i in current if i not in self.texts]
-            for start in range(0, len(fresh), 500):
-                rows = session.exec(
-                    select(VerdictText).where(col(VerdictText.id).in_(fresh[start : start + 500]))
-                )
-                for row in rows.all():
-                    self.texts[row.id or 0] = _Text(
-                        row.verdict_id,
-                        row.text,
-                        row.text_hash,
-                        row.simhash or near_duplicate.simhash(row.text),
-                        frozenset(near_duplicate.key_tokens(row.text)),
-                        frozenset(tokens(row.text)),
-                    )
-            if fresh:
-                self.lexical.add(fresh, [self.texts[i].text for i in fresh])
-            self.lexical.refresh()
-            self._rebuild_lookups()
-            self.text_mark = mark
-        mark = tuple(
-            session.exec(
-                select(sa.func.count(Verdict.id), sa.func.max(Verdict.id), sa.func.max(Verdict.updated_at))
-            ).one()
-        )
-        if mark != self.meta_mark:
-            rows = session.exec(select(Verdict.id, Verdict.status, Verdict.expires_at)).all()
-            self.meta = {vid: _Meta(status, expires) for vid, status, expires in rows}
-            self.meta_mark = mark
-
-    def _rebuild_lookups(self) -> None:
-        keys: dict[int, set[str]] = {}
-        self.terms, self.by_hash = {}, {}
-        for text_id, t in self.texts.items():
-            keys.setdefault(t.verdict_id, set()).update(t.keys)
-            self.terms.setdefault(t.verdict_id, []).append(t.terms)
-            self.by_hash.setdefault(t.text_hash, []).append(text_id)
-        self.keys = {v: frozenset(k) for v, k in keys.items()}
-        self.sim_ids = np.fromiter(self.texts, dtype=np.int64, count=len(self.texts))
-        self.sims = np.array([self.texts[int(i)].simhash for i in self.sim_ids], dtype=np.int64).view(
-            np.uint64
-        )
-
-    def sync_vectors(self, session: Session) -> None:
-        """Give every text a vector: its stored blob, else embedded now and stored for other processes."""
-        model = embeddings.get_model()
-        dim = int(model.get_embedding_dimension() or 0)
-        if self.dense is None:
-            self.dense = VectorIndex("verdicts", model=embeddings.model_name(), dim=dim)
-        missing = sorted(set(self.texts) - self.dense.ids())
-        if not missing:
-            return
-        blobs = dict(
-            session.exec(
-                select(VerdictText.id, VerdictText.embedding).where(col(VerdictText.id).in_(missing))
-            ).all()
-        )
-        have = [i for i in missing if blobs.get(i) and len(blobs[i] or b"") == 4 * dim]
-        if have:
-            self.dense.add(have, np.stack([embeddings.from_blob(blobs[i] or b"") for i in have]))
-        todo = [i for i in missing if i not in set(have)]
-        if todo:
-            vectors = embeddings.embed_documents([normalize(self.texts[i].text) for i in todo])
-            for i, vector in zip(todo, vectors, strict=True):
-                session.execute(
-                    sa.update(VerdictText)
-                    .where(col(VerdictText.id) == i)
-                    .values(embedding=embeddings.to_blob(vector))
-                )
-            self.dense.add(todo, vectors)
-            log.info("embedded %d verdict texts", len(todo))
-
-    def servable(self, verdict_id: int, now: datetime) -> bool:
-        meta = self.meta.get(verdict_id)
-        return meta is not None and verdict_servable(meta.status, meta.expires_at, now)
-
-
-_corpora: dict[str, VerdictCorpus] = {}
-_corpora_lock = threading.Lock()
-
-
-def corpus_for(session: Session) -> VerdictCorpus:
-    """The process's corpus for the database this session talks to."""
-    bind = session.get_bind()
-    url = getattr(bind, "engine", bind).url.render_as_string(hide_password=True)
-    with _corpora_lock:
-        return _corpora.setdefault(url, VerdictCorpus())
-
-
-def release(session: Session) -> None:
-    """Forget the corpus of this session's database (a throw-away database is about to go)."""
-    bind = session.get_bind()
-    url = getattr(bind, "engine", bind).url.render_as_string(hide_password=True)
-    with _corpora_lock:
-        _corpora.pop(url, None)
-
-
-# --------------------------------------------------------------------------- matching
+# --------------------------------------------------------------------------- scoring
 
 
 @dataclass
@@ -316,6 +196,24 @@ class Scored:
     verdict_id: int
     features: np.ndarray
     probability: float = 0.0
+    names_missing: float = 0.0  # share of the verdict claim's names the text never mentions
+
+
+def _best_per_verdict(
+    corpus: VerdictCorpus, hits: list[tuple[int, float]], allowed: set[int]
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Per allowed verdict: the best score over all its texts, and over its claim-stating texts."""
+    best: dict[int, float] = {}
+    statement: dict[int, float] = {}
+    for text_id, score in hits:
+        t = corpus.texts.get(text_id)
+        if t is None or t.verdict_id not in allowed:
+            continue
+        if score > best.get(t.verdict_id, -math.inf):
+            best[t.verdict_id] = score
+        if t.kind != "summary" and score > statement.get(t.verdict_id, -math.inf):
+            statement[t.verdict_id] = score
+    return best, statement
 
 
 def score_candidates(
@@ -327,17 +225,11 @@ def score_candidates(
     model: MatchModel | None,
 ) -> list[Scored]:
     """Rank verdicts in `allowed` for the query (best first); features only when `model` is None."""
-    lex: dict[int, float] = {}
-    for text_id, score in corpus.lexical.search(query, len(corpus.lexical)):
-        vid = corpus.texts[text_id].verdict_id if text_id in corpus.texts else -1
-        if vid in allowed and score > lex.get(vid, 0.0):
-            lex[vid] = score
-    dense: dict[int, float] = {}
     assert corpus.dense is not None
-    for text_id, score in corpus.dense.search(query_vector, len(corpus.dense))[0]:
-        vid = corpus.texts[text_id].verdict_id if text_id in corpus.texts else -1
-        if vid in allowed and score > dense.get(vid, -1.0):
-            dense[vid] = score
+    lex, _ = _best_per_verdict(corpus, corpus.lexical.search(query, len(corpus.lexical)), allowed)
+    dense, claim_dense = _best_per_verdict(
+        corpus, corpus.dense.search(query_vector, len(corpus.dense))[0], allowed
+    )
     if not dense:
         return []
     lex_order = sorted(lex, key=lambda v: -lex[v])
@@ -351,18 +243,17 @@ def score_candidates(
     dense_top = [dense[v] for v in dense_order[:2]] + [0.0, 0.0]
     lmax = max(lex_top[0], 1e-9)
     qkeys = near_duplicate.key_tokens(query)
-    qwords = math.log1p(near_duplicate.word_count(query))
+    qlength = math.log1p(near_duplicate.word_count(query))
     qterms = set(tokens(query))
-    keys_of = {v: corpus.keys.get(v, frozenset()) for v in chosen}
+    qwords = set(near_duplicate.canonical(query).split())
     scored = []
     for v in chosen:
         lv, dv = lex.get(v, 0.0), dense.get(v, 0.0)
         lother = lex_top[1] if lex_rank.get(v) == 0 else lex_top[0]
         dother = dense_top[1] if dense_rank.get(v) == 0 else dense_top[0]
-        shared = len(qkeys & keys_of[v])
+        keys = corpus.keys.get(v, frozenset())
+        shared = len(qkeys & keys)
         texts = corpus.terms.get(v) or [frozenset()]
-        text_cover = max(len(t & qterms) / max(1, len(t)) for t in texts)
-        query_cover = max(len(t & qterms) / max(1, len(qterms)) for t in texts)
         x = np.array(
             [
                 lv / lmax,
@@ -373,13 +264,16 @@ def score_candidates(
                 dv - dother,
                 math.log1p(dense_rank.get(v, len(dense_order))),
                 math.log1p(shared),
-                shared / max(1, len(keys_of[v])),
-                qwords,
-                text_cover,
-                query_cover,
+                shared / max(1, len(keys)),
+                qlength,
+                max(len(t & qterms) / max(1, len(t)) for t in texts),
+                max(len(t & qterms) / max(1, len(qterms)) for t in texts),
+                max(_weighted_cover(corpus, t, qterms) for t in corpus.statements.get(v) or texts),
+                claim_dense.get(v, dv),
             ]
         )
-        scored.append(Scored(v, x))
+        missing = min((len(n - qwords) / len(n) for n in corpus.names.get(v, []) if n), default=0.0)
+        scored.append(Scored(v, x, names_missing=missing))
     if model is not None:
         probabilities = model.probability(np.stack([s.features for s in scored]))
         for s, p in zip(scored, probabilities, strict=True):
@@ -388,20 +282,17 @@ def score_candidates(
     return scored
 
 
-def decide(probability: float, words: int) -> Decision:
-    """Auto-answer only a confident match of a long enough text; a few words never auto-answer."""
-    settings = get_settings()
-    if probability >= settings.match_auto_threshold and words >= settings.match_min_words:
-        return "auto"
-    if probability >= settings.match_suggest_threshold:
-        return "suggest"
-    return "none"
+def _weighted_cover(corpus: VerdictCorpus, terms: frozenset[str], query_terms: set[str]) -> float:
+    """Share of a text's IDF weight the query contains: its rarest words (a brand, a country) count most."""
+    total = sum(corpus.lexical.idf(t) for t in terms)
+    return sum(corpus.lexical.idf(t) for t in terms & query_terms) / total if total else 0.0
 
 
 def _candidates(session: Session, scored: list[tuple[int, float]]) -> list[VerdictCandidate]:
     """Fresh verdict rows for the chosen ids (another process may have withdrawn one a moment ago)."""
     now = utcnow()
-    rows = {v.id: v for v in session.exec(select(Verdict).where(col(Verdict.id).in_([v for v, _ in scored])))}
+    ids = [v for v, _ in scored]
+    rows = {v.id: v for v in session.exec(select(Verdict).where(col(Verdict.id).in_(ids)))}
     out = []
     for vid, score in scored:
         v = rows.get(vid)
@@ -411,25 +302,50 @@ def _candidates(session: Session, scored: list[tuple[int, float]]) -> list[Verdi
     return out
 
 
-def find_duplicate(corpus: VerdictCorpus, text: str, allowed: set[int]) -> int | None:
-    """The verdict whose text this is an exact or near-exact forward of, using hashes only.
+# --------------------------------------------------------------------------- the hash path
 
-    Vectorised over the whole corpus (≈1 ms at 10k texts); `near_duplicate.similar` confirms the few
-    texts whose simhash is close.
-    """
-    for text_id in corpus.by_hash.get(near_duplicate.text_hash(text), []):
-        if corpus.texts[text_id].verdict_id in allowed:
-            return corpus.texts[text_id].verdict_id
-    if near_duplicate.word_count(text) < near_duplicate.MIN_SIMHASH_WORDS or not len(corpus.sims):
+
+def _clean(text: str) -> tuple[str, int]:
+    query = " ".join((text or "").split())
+    return query, near_duplicate.word_count(query)
+
+
+def _from_hashes(session: Session, corpus: VerdictCorpus, query: str, words: int) -> MatchResult | None:
+    """An exact/near-exact forward of a verdict text, or a verbatim repeat matched before (locked)."""
+    corpus.sync_texts(session)
+    now = utcnow()
+    allowed = corpus.servable_ids(now)
+    duplicate = corpus.find_duplicate(query, allowed)
+    if duplicate is not None:
+        found = _candidates(session, [(duplicate, 1.0)])
+        if found:
+            decision: Decision = "auto" if words >= get_settings().auto_answer_min_words else "suggest"
+            log.info("match decision=%s verdict=%s via=duplicate words=%d", decision, duplicate, words)
+            return MatchResult(query, decision, found[0], found, via="duplicate")
+    entry = corpus.results.get(near_duplicate.text_hash(query))
+    if entry is None or entry[0] != corpus.mark:
         return None
-    query = np.array([near_duplicate.simhash(text)], dtype=np.int64).view(np.uint64)
-    distances = np.bitwise_count(corpus.sims ^ query)
-    close = np.flatnonzero(distances <= near_duplicate.MAX_DISTANCE)
-    for i in close[np.argsort(distances[close], kind="stable")]:
-        t = corpus.texts[int(corpus.sim_ids[i])]
-        if t.verdict_id in allowed and near_duplicate.similar(text, t.text):
-            return t.verdict_id
-    return None
+    cached: MatchResult = entry[1]
+    # Fresh rows, as for any answer: a verdict may have expired or been withdrawn or corrected since.
+    fresh = _candidates(session, [(c.verdict_id, c.score) for c in cached.candidates])
+    if len(fresh) != len(cached.candidates):
+        return None
+    verdict = fresh[0] if cached.verdict is not None else None
+    return replace(cached, query=query, verdict=verdict, candidates=fresh, cached=True)
+
+
+def known_forward(text: str, *, session: Session) -> MatchResult | None:
+    """The answer to an exact or near-exact forward of a verdict's text, or to a verbatim repeat of
+    a text matched before in this process, from hashes alone (no model, a few ms); else None.
+
+    Cheap enough to call before NLU: a viral forward is answered without classifying it.
+    """
+    query, words = _clean(text)
+    if not words:
+        return None
+    corpus = corpus_for(session)
+    with corpus.lock:
+        return _from_hashes(session, corpus, query, words)
 
 
 def match_claim(
@@ -441,39 +357,67 @@ def match_claim(
 ) -> MatchResult:
     """Match a citizen's text against published, unexpired verdicts.
 
-    `exclude` hides verdicts (calibration simulates new claims with it); `query_vector` lets a batch
-    embed its queries at once.
+    `exclude` matches as if those verdicts had never been indexed (calibration simulates new claims
+    with it); `query_vector` lets a batch embed its queries at once (`match_many`).
     """
-    query = " ".join((text or "").split())
-    words = near_duplicate.word_count(query)
+    query, words = _clean(text)
     if not words:
         return MatchResult(query, "none", None, [])
+    if not exclude:
+        known = known_forward(query, session=session)
+        if known is not None:
+            return known
+    return _match_model(session, query, words, exclude, query_vector)
+
+
+def _match_model(
+    session: Session, query: str, words: int, exclude: frozenset[int], query_vector: np.ndarray | None
+) -> MatchResult:
+    """BM25 + dense retrieval and the learned model; the embedding runs outside the corpus lock."""
+    if query_vector is None:
+        query_vector = embeddings.query_vectors([query])
     corpus = corpus_for(session)
     with corpus.lock:
         corpus.sync_texts(session)
-        now = utcnow()
-        allowed = {v for v in corpus.meta if corpus.servable(v, now)} - exclude
-        duplicate = find_duplicate(corpus, query, allowed)
-        if duplicate is not None:
-            found = _candidates(session, [(duplicate, 1.0)])
-            if found:
-                decision: Decision = "auto" if words >= get_settings().match_min_words else "suggest"
-                log.info("match decision=%s verdict=%s via=duplicate words=%d", decision, duplicate, words)
-                return MatchResult(query, decision, found[0], found, via="duplicate")
+        mark = corpus.mark
+        allowed = corpus.servable_ids(utcnow()) - exclude
         if not allowed:
             return MatchResult(query, "none", None, [])
+        corpus.sync_terms()
         corpus.sync_vectors(session)
-        if query_vector is None:
-            query_vector = embeddings.embed_queries([normalize(query)])
-        scored = score_candidates(corpus, query, query_vector, allowed=allowed, model=load_model())
+        view = corpus.without(set(exclude)) if exclude else corpus
+        model = load_model()
+        scored = score_candidates(view, query, query_vector, allowed=allowed, model=model)
     found = _candidates(session, [(s.verdict_id, s.probability) for s in scored[:TOP_CANDIDATES]])
     if not found:
-        return MatchResult(query, "none", None, [])
-    decision = decide(found[0].score, words)
-    log.info(
-        "match decision=%s verdict=%s p=%.3f words=%d", decision, found[0].verdict_id, found[0].score, words
-    )
-    return MatchResult(query, decision, found[0] if decision != "none" else None, found)
+        result = MatchResult(query, "none", None, [])
+    else:
+        decision = model.decide(next(s for s in scored if s.verdict_id == found[0].verdict_id), words)
+        log.info(
+            "match decision=%s verdict=%s p=%.3f words=%d",
+            decision,
+            found[0].verdict_id,
+            found[0].score,
+            words,
+        )
+        result = MatchResult(query, decision, found[0] if decision != "none" else None, found)
+    if not exclude:
+        corpus.results.put(near_duplicate.text_hash(query), (mark, result))
+    return result
+
+
+def match_many(texts: list[str], *, session: Session) -> list[MatchResult]:
+    """`match_claim` for a batch: hash answers first, then one embedding call for all the others."""
+    cleaned = [_clean(t) for t in texts]
+    known = [known_forward(q, session=session) if n else None for q, n in cleaned]
+    todo = [i for i, r in enumerate(known) if r is None and cleaned[i][1]]
+    vectors = embeddings.query_vectors([cleaned[i][0] for i in todo])
+    for i, vector in zip(todo, vectors, strict=True):
+        known[i] = _match_model(session, *cleaned[i], frozenset(), vector)
+    return [
+        r if r is not None else MatchResult(q, "none", None, [])
+        for r, (q, _) in zip(known, cleaned, strict=True)
+    ]
 
 
 def sync(session: Session) -> int:
@@ -481,5 +425,6 @@ def sync(session: Session) -> int:
     corpus = corpus_for(session)
     with corpus.lock:
         corpus.sync_texts(session)
+        corpus.sync_terms()
         corpus.sync_vectors(session)
         return len(corpus.texts)

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
@@ -97,7 +98,7 @@ def _normalize_word_token(value: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     return StemmerFactory().create_stemmer()
 
 

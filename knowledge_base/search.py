@@ -21,10 +21,10 @@ from sqlmodel import Session, col, select
 
 from knowledge_base import progress
 from knowledge_base.embeddings import (
+    dimension,
     embed_documents,
     embed_queries,
     from_blob,
-    get_model,
     model_name,
     to_blob,
 )
@@ -90,7 +90,7 @@ class PassageSearcher:
 
     def __init__(self, directory: Path, model: str) -> None:
         self.model = model
-        self.dim = int(get_model(model).get_embedding_dimension() or 0)
+        self.dim = dimension(model)
         self.vectors = VectorIndex.load(INDEX_NAME, model=model, dim=self.dim, directory=directory)
         self.lexical = LexicalIndex.load(INDEX_NAME, directory=directory)
         if self.vectors.reset_reason and len(self.lexical):  # vectors unusable: start both over
@@ -117,7 +117,7 @@ class PassageSearcher:
         self._blobs_verified = True
         if row is None:
             return
-        stored = from_blob(row[2])
+        stored = from_blob(row[2] or b"")
         fresh = embed_documents([row[1]], name=self.model)[0]
         if stored.shape != fresh.shape or float(stored @ fresh) < 0.99:
             self.model_mismatch = f"stored passage vectors were not made by {self.model}"
@@ -149,8 +149,10 @@ class PassageSearcher:
                     .where(col(Passage.id) > self.watermark)
                     .order_by(col(Passage.id))
                 ).all()
-                changed += self._add_from_blobs([(r[0], r[1], r[2]) for r in rows if self._usable_blob(r[2])])
-                pending = [(r[0], r[1]) for r in rows if not self._usable_blob(r[2])]
+                changed += self._add_from_blobs(
+                    [(r[0] or 0, r[1], r[2] or b"") for r in rows if self._usable_blob(r[2])]
+                )
+                pending = [(r[0] or 0, r[1]) for r in rows if not self._usable_blob(r[2])]
                 batch = pending if embed_limit is None else pending[:embed_limit]
                 embedded += self._embed(session, batch)
                 pending_left = len(batch) < len(pending)
@@ -179,7 +181,7 @@ class PassageSearcher:
                 col(Passage.embedding).is_(None) | (func.length(Passage.embedding) != self.dim * 4)
             )
         ).all()
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0] or 0, r[1]) for r in rows]
 
     def _embed(self, session: Session, rows: list[tuple[int, str]]) -> int:
         """Embed these passages, store the vectors on their rows (the caller commits) and index them."""
@@ -205,12 +207,16 @@ class PassageSearcher:
         self.vectors.remove(report.stale_in_index)
         self.lexical.remove(report.stale_in_index)
         missing = set(report.missing_from_index) | (self.vectors.ids() ^ self.lexical.ids())
-        rows = []
+        rows: list[tuple[int, str, bytes]] = []
         for chunk in _chunks(sorted(missing), 500):
-            rows += session.exec(
-                select(Passage.id, Passage.text, Passage.embedding).where(col(Passage.id).in_(chunk))
-            ).all()
-        added = self._add_from_blobs([(r[0], r[1], r[2]) for r in rows if self._usable_blob(r[2])])
+            rows += [
+                (r[0] or 0, r[1], r[2] or b"")
+                for r in session.exec(
+                    select(Passage.id, Passage.text, Passage.embedding).where(col(Passage.id).in_(chunk))
+                ).all()
+                if self._usable_blob(r[2])
+            ]
+        added = self._add_from_blobs(rows)
         if report.stale_in_index or added:
             log.warning("index drift repaired: %d stale, %d missing", len(report.stale_in_index), added)
         return len(report.stale_in_index) + added
@@ -220,13 +226,15 @@ class PassageSearcher:
         with self._lock:
             self._verify_blobs(session)
             rows = session.exec(select(Passage.id, func.length(Passage.embedding))).all()
-            embedded = {int(r[0]) for r in rows if r[1] == self.dim * 4}
+            embedded = {int(r[0] or 0) for r in rows if r[1] == self.dim * 4}
             indexed = self.vectors.ids() & self.lexical.ids()
             return IndexCheck(
                 db_count=len(rows),
                 index_count=len(self.vectors),
                 missing_from_index=sorted(embedded - indexed),
-                stale_in_index=sorted((self.vectors.ids() | self.lexical.ids()) - {int(r[0]) for r in rows}),
+                stale_in_index=sorted(
+                    (self.vectors.ids() | self.lexical.ids()) - {int(r[0] or 0) for r in rows}
+                ),
                 without_embedding=len(rows) - len(embedded),
                 model_mismatch=self.model_mismatch,
             )

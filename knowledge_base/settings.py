@@ -30,10 +30,28 @@ class Settings(BaseSettings):
     passage_words: int = 120
     passage_overlap_words: int = 30
 
-    # Claim matching: probability (from the calibrated model) needed to answer automatically / to suggest.
-    match_auto_threshold: float = Field(0.90, alias="MATCH_AUTO_THRESHOLD")
-    match_suggest_threshold: float = Field(0.22, alias="MATCH_SUGGEST_THRESHOLD")
-    match_min_words: int = Field(6, alias="MATCH_MIN_WORDS")
+    # Claim matching. Its auto/suggest thresholds are no settings: `kabashoax claims calibrate` chooses
+    # them with the coefficients and writes both to this file, the one place they are read from.
+    match_model_file: Path = Field(PACKAGE_DIR / "data" / "match_model.json", alias="MATCH_MODEL_FILE")
+
+    # Word-count rules, all counted by `near_duplicate.word_count` (words of the canonical text, so
+    # emoji, punctuation and "Fwd:" markers never count).
+    # A claim with fewer words cannot be checked: the bot asks for the whole sentence instead.
+    check_min_words: int = Field(3, alias="CHECK_MIN_WORDS")
+    # A text with fewer words is never answered automatically with a verdict (suggestions at most).
+    auto_answer_min_words: int = Field(6, alias="AUTO_ANSWER_MIN_WORDS")
+    # Text the NLU does not understand is taken for a forwarded claim from this many words on, else
+    # for a question.
+    forward_min_words: int = Field(12, alias="FORWARD_MIN_WORDS")
+
+    # Embedding threads (see `embeddings.configure_threads`): OpenMP/torch/FAISS threads one embedding
+    # call may use on the request path (bot, web, `claims match`), and in a background process that
+    # embeds feed items in bulk, which also runs at the lowest CPU priority.
+    embedding_threads: int = Field(1, ge=1, alias="EMBEDDING_THREADS")
+    embedding_background_threads: int = Field(1, ge=1, alias="EMBEDDING_BACKGROUND_THREADS")
+    # Texts whose query embedding and match result each process keeps (LRU, ≈2 KB each): a repeated
+    # forward is embedded once and answered from its hash afterwards.
+    query_cache_size: int = Field(4096, ge=0, alias="QUERY_CACHE_SIZE")
     # Question answering: fused score a passage needs before it is cited.
     answer_min_score: float = Field(0.55, alias="ANSWER_MIN_SCORE")
 
@@ -44,7 +62,6 @@ class Settings(BaseSettings):
     scheduler_feed_tick_s: float = Field(60.0, gt=0, alias="SCHEDULER_FEED_TICK_S")
     scheduler_index_every_s: float = Field(600.0, gt=0, alias="SCHEDULER_INDEX_EVERY_S")
     scheduler_lease_s: float = Field(120.0, ge=1, alias="SCHEDULER_LEASE_S")
-    scheduler_nice: int = Field(10, ge=0, le=19, alias="SCHEDULER_NICE")
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
     log_format: str = Field("auto", pattern="^(auto|json|text)$", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")

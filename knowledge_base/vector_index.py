@@ -55,6 +55,7 @@ def _temp_path(path: Path) -> Path:
 
 
 def _new_faiss(kind: str, dim: int) -> Any:
+    inner: Any
     if kind == HNSW:
         inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -108,7 +109,7 @@ class VectorIndex:
             index._index = loaded
             # Another process may have replaced the index between our reads of the two files: the
             # kind comes from the index itself, the tombstones only if the counts agree.
-            inner = faiss.downcast_index(loaded.index)
+            inner: Any = faiss.downcast_index(loaded.index)
             index.kind = HNSW if isinstance(inner, faiss.IndexHNSW) else FLAT
             if manifest.count + len(manifest.tombstones) == loaded.ntotal:
                 index._tombstones = set(manifest.tombstones)
@@ -208,7 +209,9 @@ class VectorIndex:
             # Locals keep the SWIG selector objects alive for the duration of the search.
             batch = faiss.IDSelectorBatch(excluded)
             selector = faiss.IDSelectorNot(batch)
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # not in faiss's stubs
+                sel=selector, efSearch=HNSW_EF_SEARCH
+            )
         threads = faiss.omp_get_max_threads()
         if len(queries) == 1:  # one query is faster single-threaded, and the machine is shared
             faiss.omp_set_num_threads(1)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from knowledge_base import embeddings, matching
 from knowledge_base.cli_claims import register
 from knowledge_base.db import session_scope
-from knowledge_base.models import Verdict, VerdictStatus
+from knowledge_base.models import Verdict, VerdictStatus, utcnow
 from knowledge_base.settings import get_settings
 from knowledge_base.verdict_import import import_csv
 
@@ -98,7 +99,7 @@ def test_a_paraphrase_is_matched_by_the_model(session: Session, local: dict[str,
 
 
 def test_short_inputs_never_auto_answer(session: Session, local: dict[str, int]) -> None:
-    assert get_settings().match_min_words == 6
+    assert get_settings().auto_answer_min_words == 6
     for text in ("air pdam racun", "Air PDAM Kupang dicampur racun", "bantuan 5 juta", "sekolah libur?"):
         result = matching.match_claim(text, session=session)
         assert result.decision != "auto", text
@@ -191,3 +192,155 @@ def test_cli_import_and_match_json_lines(app_env: Path, tmp_path: Path) -> None:
     assert json.loads(single.stdout)["verdict"]["url"] == "https://cek.kupang.example/b"
     missing = runner.invoke(app, ["verdicts", "import", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "cannot read" in missing.stderr
+
+
+# --------------------------------------------------------------------------- the hash path in front
+
+
+def _no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the hash path must not run a model")
+
+    monkeypatch.setattr(embeddings, "_encode", fail)
+    monkeypatch.setattr(embeddings, "get_model", fail)
+
+
+def test_known_forward_answers_forwards_from_hashes_and_leaves_the_rest(
+    session: Session, local: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matching.sync(session)
+    _no_model(monkeypatch)
+    forward = matching.known_forward("Diteruskan 👉 " + CASH.upper(), session=session)
+    assert forward is not None and forward.via == "duplicate" and forward.decision == "auto"
+    assert forward.verdict is not None and forward.verdict.verdict_id == local["b"]
+    assert (
+        matching.known_forward("apakah benar jembatan di oesapa runtuh tadi malam?", session=session) is None
+    )
+    assert matching.known_forward("   ", session=session) is None
+
+
+def test_a_verbatim_repeat_is_answered_without_a_model_until_the_verdicts_change(
+    session: Session, local: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paraphrase = "ada yang kirim pesan katanya wali kota kasih bantuan tunai 5 juta, tinggal klik link nya"
+    first = matching.match_claim(paraphrase, session=session)
+    assert first.via == "model" and not first.cached
+    with monkeypatch.context() as m:
+        _no_model(m)
+        repeat = matching.known_forward("  " + paraphrase.upper() + " 🙏", session=session)
+        assert repeat is not None and repeat.cached
+        assert (repeat.decision, [c.verdict_id for c in repeat.candidates]) == (
+            first.decision,
+            [c.verdict_id for c in first.candidates],
+        )
+        assert repeat.query == paraphrase.upper() + " 🙏"
+        assert matching.match_claim(paraphrase, session=session).cached  # match_claim asks first too
+    cash = session.get(Verdict, local["b"])
+    assert cash is not None
+    cash.status = VerdictStatus.withdrawn
+    session.add(cash)
+    session.flush()
+    assert matching.known_forward(paraphrase, session=session) is None  # verdicts changed: no stale answer
+    again = matching.match_claim(paraphrase, session=session)
+    assert local["b"] not in [c.verdict_id for c in again.candidates] and not again.cached
+
+
+def test_a_cached_answer_is_not_served_once_its_verdict_expired(
+    session: Session, local: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    school = session.get(Verdict, local["d"])
+    assert school is not None
+    school.expires_at = utcnow() + timedelta(hours=1)
+    session.add(school)
+    session.flush()
+    assert matching.match_claim(SCHOOL + " Tolong sebarkan.", session=session).verdict is not None
+    cached = matching.known_forward(SCHOOL + " Tolong sebarkan.", session=session)
+    assert cached is not None and cached.verdict is not None and cached.verdict.verdict_id == local["d"]
+    later = utcnow() + timedelta(hours=2)
+    monkeypatch.setattr(matching, "utcnow", lambda: later)
+    assert matching.known_forward(SCHOOL + " Tolong sebarkan.", session=session) is None
+
+
+def test_match_many_embeds_the_batch_once_and_equals_one_by_one(
+    session: Session, local: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [
+        "ada yang kirim pesan katanya wali kota kasih bantuan tunai 5 juta, tinggal klik link nya",
+        "Forwarded many times " + WATER,
+        "",
+        "betul ko semua sekolah di kupang libur sebulan karena campak? anak-anak di rumah saja",
+    ]
+    one_by_one = [matching.match_claim(t, session=session).to_json() for t in texts]
+    embeddings._queries.clear()
+    matching.corpus_for(session).results.clear()
+    calls: list[int] = []
+    encode = embeddings._encode
+
+    def counting(batch: list[str], **kwargs: object) -> object:
+        calls.append(len(batch))
+        return encode(batch, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embeddings, "_encode", counting)
+    assert [r.to_json() for r in matching.match_many(texts, session=session)] == one_by_one
+    assert calls == [2]  # the forward went by hash, the empty line nowhere, the other two together
+
+
+# --------------------------------------------------------------------------- one source for thresholds
+
+
+def test_the_calibrated_model_file_is_the_only_source_of_thresholds(
+    session: Session, local: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paraphrase = "ada yang kirim pesan katanya wali kota kasih bantuan tunai 5 juta, tinggal klik link nya"
+    model = matching.load_model()
+    assert model.auto_threshold == json.loads(matching.model_file().read_text())["auto_threshold"]
+    assert matching.match_claim(paraphrase, session=session).decision == "auto"
+    strict = json.loads(matching.model_file().read_text())
+    strict["auto_threshold"] = strict["suggest_threshold"] = 1.01  # above any probability
+    (tmp_path / "strict.json").write_text(json.dumps(strict))
+    monkeypatch.setenv("MATCH_MODEL_FILE", str(tmp_path / "strict.json"))
+    monkeypatch.setenv("MATCH_AUTO_THRESHOLD", "0.01")  # an old setting: read by nothing
+    get_settings.cache_clear()
+    matching.corpus_for(session).results.clear()
+    try:
+        assert matching.load_model().auto_threshold == strict["auto_threshold"]
+        assert matching.match_claim(paraphrase, session=session).decision == "none"
+    finally:
+        monkeypatch.delenv("MATCH_MODEL_FILE")
+        get_settings.cache_clear()
+        matching.corpus_for(session).results.clear()
+
+
+def test_a_verdict_about_other_names_is_never_the_automatic_answer(session: Session, tmp_path: Path) -> None:
+    """A templated rumour about China must not be answered with the verdict about South Korea."""
+    path = tmp_path / "names.csv"
+    path.write_text(
+        "claim,rating,summary,url,published_at,source\n"
+        "Korea Selatan tutup pintu untuk wisatawan Israel,SALAH,"
+        '"Pemerintah Korea Selatan tidak pernah menutup pintu bagi wisatawan Israel.",'
+        "https://cek.kupang.example/korea,2026-03-01,Tim\n",
+        encoding="utf-8",
+    )
+    import_csv(path, session=session)
+    korea = session.exec(select(Verdict).where(Verdict.url == "https://cek.kupang.example/korea")).one()
+    corpus = matching.corpus_for(session)
+    matching.sync(session)
+    assert {"korea", "selatan", "israel"} <= set().union(*corpus.names[korea.id or 0])
+    china = "China secara resmi menutup pintu masuknya bagi wisatawan Israel mulai bulan ini, sebarkan!"
+    result = matching.match_claim(china, session=session)
+    assert result.decision != "auto" and result.to_json()["verdict"] is None
+    assert korea.id in [c.verdict_id for c in result.candidates]  # still listed as a similar claim
+
+
+def test_a_new_claim_is_simulated_as_if_its_verdict_was_never_indexed(
+    session: Session, local: dict[str, int]
+) -> None:
+    """Hiding a verdict is not enough: its rare words would still look rare to BM25."""
+    matching.sync(session)
+    corpus = matching.corpus_for(session)
+    never_seen = corpus.lexical.idf("kata-yang-tidak-ada")
+    assert corpus.lexical.idf("tikus") < never_seen  # only the water verdict says "racun tikus"
+    view = corpus.without({local["a"]})
+    assert view.lexical.idf("tikus") == view.lexical.idf("kata-yang-tidak-ada")
+    assert all(t.verdict_id != local["a"] for t in view.texts.values())
+    assert len(corpus.lexical) == len(view.lexical) + 3  # the original is untouched

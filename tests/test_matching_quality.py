@@ -1,7 +1,8 @@
 """Matching quality on the held-out third of the real dev fact-checks (forwarded message → its verdict).
 
-Runs the shipped model through `match_claim` with the thresholds in settings, on SQLite, once: the
-fixture embeds ~700 texts with the real model (one to two minutes on a shared 2-core machine).
+Runs the shipped model through `match_claim` with the thresholds calibrated into it, on SQLite, once:
+the fixture embeds ~700 texts with the real model (one to two minutes on a shared 2-core machine).
+New claims are the same real circulated messages matched as if their verdict had never been indexed.
 Floors are the measured figures (README) minus a margin: scores are deterministic, but a new release
 of the embedding model or of Sastrawi would move them a little.
 """
@@ -36,15 +37,18 @@ def test_split_is_fixed_and_disjoint(dev_csv: Path) -> None:
 
 def test_known_claims_are_found(held_out: Evaluation) -> None:
     assert held_out.queries == 100
-    assert held_out.recall_at_1 >= 0.80  # measured 0.85
-    assert held_out.recall_at_3 >= 0.86  # measured 0.91
+    assert held_out.recall_at_1 >= 0.80  # measured 0.84
+    assert held_out.recall_at_3 >= 0.86  # measured 0.90
 
 
 def test_automatic_answers_are_right_and_not_rare(held_out: Evaluation) -> None:
-    assert held_out.auto_precision >= 0.97  # measured 1.00
-    assert held_out.auto_coverage >= 0.32  # measured 0.42
+    assert held_out.auto_precision >= 0.97  # measured 0.977: one Dedi Mulyadi quiz scam answered with
+    # the other verdict about the same scam
+    assert held_out.auto_coverage >= 0.32  # measured 0.43
 
 
 def test_new_claims_are_not_answered_with_another_verdict(held_out: Evaluation) -> None:
-    # measured 0.01: one forward about Bahlil and PLN token prices, answered with a sibling verdict
-    assert held_out.false_auto_new <= 0.02
+    # measured 2 of 100 (issue 9's target is at most 0.5 %, not met): a forward about Bahlil and PLN
+    # token prices answered with his other PLN verdict, and the Dedi Mulyadi quiz scam with its twin
+    assert held_out.new_claims_auto_answered <= 2
+    assert held_out.false_auto_new == held_out.new_claims_auto_answered / held_out.queries
