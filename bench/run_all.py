@@ -12,6 +12,7 @@ BENCHES = [
     "bench.bench_nlu",
     "bench.bench_webhook",
     "bench.bench_digest",
+    "bench.bench_scale",
 ]
 
 

@@ -107,9 +107,11 @@ def set_webhook(url: str = typer.Argument(..., help="Public HTTPS URL of /webhoo
 @bot_app.command("notify")
 def notify(once: bool = typer.Option(False, "--once", help="Send what is due now, then exit.")) -> None:
     """Deliver the outbox (verdicts, corrections, digests, channel posts), paced, with retries."""
-    from knowledge_base import logs
+    from knowledge_base import logs, metrics
 
     logs.configure("notifier")
+    if not once:  # counted in kabashoax_processes; its own METRICS_PORT in a container (README, Docker)
+        metrics.report_process("notifier")
     asyncio.run(_notify(once))
 
 

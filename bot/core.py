@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot import citizens, dialogue, messages
+from bot import citizens, dialogue, messages, metrics_hooks
 from bot.delivery import SendReplies, SessionFactory
 from bot.dialogue import Facts, Incoming, Intent, Need, Reply, Route
 from bot.settings import BotSettings, get_settings
@@ -143,7 +143,8 @@ class BotCore:
         turn = await asyncio.to_thread(self.process, env)
         if turn.send and turn.message_id is not None:
             if turn.replies:
-                await send(env.address, turn.replies)
+                with metrics_hooks.replies_delivery(env.channel, turn):
+                    await send(env.address, turn.replies)
             await asyncio.to_thread(self.mark_replied, turn.message_id)
         return turn
 
@@ -191,6 +192,7 @@ class BotCore:
                     replies = self._act(s, plan, citizen, msg)
                     self._store(s, msg, replies, plan.nlu)
                     s.commit()
+                metrics_hooks.handled(env, plan, msg, self.services.parse)
             except OperationalError:
                 raise  # database trouble (a lock): `process` retries the whole message
             except Exception as exc:  # one bad message must not stop the bot; staff can see the error
@@ -202,6 +204,7 @@ class BotCore:
                     msg.error = f"{type(exc).__name__}: {exc}"[:2000]
                     self._store(s, msg, replies, None)
                     s.commit()
+                metrics_hooks.failed(env.channel, msg)
             return Turn(msg_id, replies, send=True)
 
     def mark_replied(self, message_id: int) -> None:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from bot import metrics_hooks
 from bot.delivery import (
     ChannelSender,
     PermanentError,
@@ -244,7 +245,8 @@ class Notifier:
                 self._retry(s, n, wait, reason, count=False)
             return
         try:
-            external_id = await sender.send_notification(to, notice)
+            with metrics_hooks.notification_delivery(channel):
+                external_id = await sender.send_notification(to, notice)
         except RetryLater as exc:
             if not post:  # flood control is the bot's; a channel's own slow mode concerns that chat only
                 self.throttle.pause(channel, exc.after_s)

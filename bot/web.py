@@ -22,7 +22,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlmodel import col, select
 from telegram import Update
 
-from bot import citizens
+from bot import citizens, metrics_hooks
 from bot.core import BotCore, Envelope
 from bot.dialogue import Incoming, Reply, parse_command
 from bot.runtime import get_core, get_telegram, get_whatsapp
@@ -98,6 +98,7 @@ async def whatsapp_webhook(request: Request, core: CoreDep, client: WhatsAppDep)
     for env in envelopes:
         await core.handle(env, client.send)
     if statuses:
+        metrics_hooks.reported_statuses("whatsapp", statuses)
         await asyncio.to_thread(_record_statuses, core, statuses)
     return PlainTextResponse("ok")
 

@@ -1,7 +1,8 @@
-"""Processes `kabashoax run` starts beside the web app: restarted when they die, stopped when it stops.
+"""Processes `kabashoax run` (and `kabashoax web --workers N`) start: restarted when they die, stopped
+when the parent stops.
 
 Each child is a `kabashoax` subcommand in its own session (a Ctrl-C in the terminal reaches only
-`run`, which then stops its children in order) and watches its parent, so it never outlives it.
+the parent, which then stops its children in order) and watches its parent, so it never outlives it.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def share_metrics_between_processes() -> None:
 class Child:
     """`kabashoax ARGS...` in a subprocess, restarted with a growing pause if it exits on its own."""
 
-    def __init__(self, name: str, args: list[str]) -> None:
+    def __init__(self, name: str, args: list[str], *, pass_fds: tuple[int, ...] = ()) -> None:
         self.name = name
         self.args = args
+        self.pass_fds = pass_fds  # e.g. the web workers' shared listening socket
         self.process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -55,7 +57,7 @@ class Child:
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, PARENT_ENV: str(os.getpid())}
         command = [sys.executable, "-m", "kabashoax.cli", *self.args]
-        return subprocess.Popen(command, env=env, start_new_session=True)
+        return subprocess.Popen(command, env=env, start_new_session=True, pass_fds=self.pass_fds)
 
     def _watch(self) -> None:
         pause = 1.0
@@ -74,21 +76,44 @@ class Child:
             log.error("%s exited with status %s; restarting in %.0f s", self.name, code, pause)
             self._stopping.wait(pause)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM, then SIGKILL after `timeout_s`; waits for the process to end."""
+    @property
+    def pid(self) -> int | None:
+        process = self.process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def terminate(self) -> None:
+        """SIGTERM, and no restart; `stop` (or `wait_stopped`) then waits for the end."""
         with self._lock:
             self._stopping.set()
             process = self.process
-        if process is None or process.poll() is not None:
+        if process is not None and process.poll() is None:
+            process.terminate()
+
+    def wait_stopped(self, timeout_s: float = 30.0) -> None:
+        """Wait for a terminated child, SIGKILL after `timeout_s`."""
+        process = self.process
+        if process is None:
             return
-        process.terminate()
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             log.error("%s did not stop in %.0f s; killing it", self.name, timeout_s)
             process.kill()
             process.wait()
+        _forget_metrics_of(process.pid)
         log.info("%s stopped", self.name)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout_s`; waits for the process to end."""
+        stop_all([self], timeout_s)
+
+
+def stop_all(children: list[Child], timeout_s: float = 30.0) -> None:
+    """SIGTERM to every child at once (web workers drain in parallel), then wait for each."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait_stopped(timeout_s)
 
 
 def _forget_metrics_of(pid: int) -> None:

@@ -104,14 +104,67 @@ def run(
     scheduler: bool = typer.Option(
         True, "--scheduler/--no-scheduler", help="Start the scheduler process (feeds, indexing, jobs)"
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Web worker processes on the port (more than 1 needs PostgreSQL)"
+    ),
 ) -> None:
-    """Start everything: migrations, knowledge base, scheduler, Rasa, web app (console, webhooks), outbox."""
+    """Start everything: migrations, knowledge base, scheduler, Rasa, web app (console, webhooks), outbox.
+
+    With --workers N (PostgreSQL): N web workers, one notifier and one scheduler process, supervised."""
     from kabashoax.children import share_metrics_between_processes
+    from kabashoax.workers import WorkersRefused, check_database
 
-    share_metrics_between_processes()  # before anything creates a metric
-    from kabashoax.run import run as run_all
+    try:
+        check_database(workers)
+        share_metrics_between_processes()  # before anything creates a metric
+        from kabashoax.run import run as run_all
 
-    run_all(host, port, rasa=rasa, notifier=notifier, ingest=ingest, poll_sources=poll, scheduler=scheduler)
+        run_all(
+            host,
+            port,
+            rasa=rasa,
+            notifier=notifier,
+            ingest=ingest,
+            poll_sources=poll,
+            scheduler=scheduler,
+            workers=workers,
+        )
+    except WorkersRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("web")
+def web(
+    host: str = typer.Option("127.0.0.1", help="Interface to serve on"),
+    port: int = typer.Option(8000, help="Port of the web app"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes on the port (more than 1 needs PostgreSQL)"
+    ),
+    fd: Annotated[
+        int | None, typer.Option("--fd", hidden=True, help="Serve on this inherited socket")
+    ] = None,
+) -> None:
+    """Serve the web app only (console, webhooks, /metrics, /ready): no notifier, scheduler or Rasa.
+
+    The process model's `web` line: run `kabashoax bot notify` and `kabashoax scheduler` beside it."""
+    if fd is not None:  # a worker started by `web --workers N` or `run --workers N`
+        from kabashoax.workers import serve_worker
+
+        serve_worker(fd)
+        return
+    from kabashoax.workers import WorkersRefused, check_database, serve_web
+
+    try:
+        check_database(workers)
+        if workers > 1:
+            from kabashoax.children import share_metrics_between_processes
+
+            share_metrics_between_processes()  # before anything creates a metric
+        serve_web(host, port, workers)
+    except WorkersRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("scheduler")

@@ -1,7 +1,8 @@
 """`/metrics` (Prometheus) and `/ready` (readiness) of the composed web app.
 
 `/metrics` answers only loopback clients, or anyone presenting `Authorization: Bearer $METRICS_TOKEN`
-when that is set (set it whenever the app is reached through a proxy or a container port).
+when that is set (set it whenever the app is reached through a proxy or a container port). With
+several workers (`PROMETHEUS_MULTIPROC_DIR`), whichever worker answers adds up every process's values.
 `/ready` says whether this process can serve citizens: database reachable and migrated, search index
 built for the configured model (else 503 "down"); Rasa out only makes it "degraded" (200), because the
 fallback classifier answers meanwhile. `/health` (the console's) stays a trivial liveness check.
@@ -9,11 +10,9 @@ fallback classifier answers meanwhile. `/health` (the console's) stays a trivial
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
-import secrets
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -26,7 +25,7 @@ from starlette.responses import Response
 
 from knowledge_base.db import current_revision, get_session, head_revision
 from knowledge_base.leases import job_states
-from knowledge_base.metrics import DatabaseCollector
+from knowledge_base.metrics import DatabaseCollector, scrape_allowed
 from knowledge_base.models import Passage, utcnow
 from knowledge_base.settings import get_settings
 
@@ -36,15 +35,9 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 
 def _allowed(request: Request) -> bool:
-    token = get_settings().metrics_token
-    if token:
-        sent = request.headers.get("authorization", "")
-        return secrets.compare_digest(sent.encode(), f"Bearer {token}".encode())
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return scrape_allowed(
+        request.client.host if request.client else "", request.headers.get("authorization", "")
+    )
 
 
 @router.get("/metrics")

@@ -54,5 +54,8 @@ def main(*, once: bool = False, only: list[str] | None = None, feeds: bool = Tru
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: scheduler.stop_event.set())
     watch_parent(scheduler.stop_event)
+    from knowledge_base.metrics import report_process
+
+    report_process("scheduler")
     scheduler.run_forever()
     return 0

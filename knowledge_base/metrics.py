@@ -1,10 +1,12 @@
 """Prometheus metrics of the whole service, defined in one place (bot and console may import them).
 
-Counters and histograms are incremented where things happen. With `PROMETHEUS_MULTIPROC_DIR` set
-(`kabashoax run` sets it for itself and its scheduler child), every process writes its values to files
-there and `/metrics` adds them up, so the web app shows what the scheduler did. State that lives in
-the database (outbox, sources, index size) is read at scrape time by `DatabaseCollector` instead, so it
-is right whichever process changed it.
+Counters and histograms are incremented where things happen (the bot's through `bot.metrics_hooks`).
+With `PROMETHEUS_MULTIPROC_DIR` set (`kabashoax run` and `kabashoax web --workers N` set it for
+themselves and their children), every process writes its values to files there and `/metrics` adds them
+up, so one scrape of any web worker shows every worker, the notifier and the scheduler. Processes that
+share no directory with a web app (containers) serve their own values on `METRICS_PORT` instead
+(`serve_metrics_port`). State that lives in the database (outbox, sources, index size) is read at scrape
+time by `DatabaseCollector`, so it is right whichever process changed it.
 
 NLU metrics are nlu's own (`nlu/client.py`: `kabashoax_nlu_parsed_total{source}`,
 `kabashoax_nlu_rasa_errors_total{reason}`, `kabashoax_nlu_parse_seconds`): nlu may not import this
@@ -13,12 +15,27 @@ module, and the names stay as they are.
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Iterator
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func
@@ -27,8 +44,19 @@ from sqlmodel import Session, col, select
 from knowledge_base.models import Notification, OutboxStatus, Passage, Source, utcnow
 from knowledge_base.settings import get_settings
 
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- processes
+
+PROCESSES = Gauge(
+    "kabashoax_processes",
+    "Live processes reporting metrics, by role (web workers, notifier, scheduler)",
+    ["role"],
+    multiprocess_mode="livesum",
+)
+
 # --------------------------------------------------------------------------- message path (bot)
-# Defined here for the bot to increment (next phase); labels are bounded sets, never ids or text.
+# Incremented by bot.metrics_hooks; labels are bounded sets, never ids or text.
 
 MESSAGES_IN = Counter(
     "kabashoax_messages_received_total",
@@ -165,3 +193,80 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from database_metrics(self.session)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def scrape_allowed(client_host: str, authorization: str) -> bool:
+    """Who may read metrics: the `METRICS_TOKEN` bearer when it is set, else loopback clients only."""
+    token = get_settings().metrics_token
+    if token:
+        return secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode())
+    try:
+        return ipaddress.ip_address(client_host).is_loopback
+    except ValueError:
+        return False
+
+
+def process_registry() -> CollectorRegistry:
+    """This process's metrics, or with `PROMETHEUS_MULTIPROC_DIR` those of every process sharing it."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def report_process(role: str, *, metrics_port: bool = True) -> None:
+    """Count this process in `kabashoax_processes{role}` while it lives, and serve its metrics on
+    `METRICS_PORT` when no web app adds them up (no `PROMETHEUS_MULTIPROC_DIR`: its own container).
+
+    `livesum`: a dead process's value is dropped when its parent calls `mark_process_dead`."""
+    PROCESSES.labels(role).set(1)
+    if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        serve_metrics_port()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes are not worth a log line each
+        return
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _guarded(app: WsgiApp) -> WsgiApp:
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not scrape_allowed(environ.get("REMOTE_ADDR", ""), environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"metrics are for loopback or the METRICS_TOKEN bearer\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def serve_metrics_port(port: int | None = None, host: str = "0.0.0.0") -> int | None:
+    """Serve this process's metrics on `METRICS_PORT` (a thread), for processes whose values no web app
+    shares: the notifier and scheduler containers. Same access rule as `/metrics`. Returns the port."""
+    port = port if port is not None else get_settings().metrics_port
+    if not port:
+        return None
+    try:
+        server = make_server(
+            host,
+            port,
+            _guarded(make_wsgi_app(process_registry())),
+            _ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+    except OSError as exc:  # e.g. several processes of one host given the same port
+        log.error("metrics port %d not served: %s", port, exc)
+        return None
+    threading.Thread(target=server.serve_forever, name="metrics-port", daemon=True).start()
+    log.info("metrics served on port %d", server.server_port)
+    return int(server.server_port)

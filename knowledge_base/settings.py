@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     scheduler_index_every_s: float = Field(600.0, gt=0, alias="SCHEDULER_INDEX_EVERY_S")
     scheduler_lease_s: float = Field(120.0, ge=1, alias="SCHEDULER_LEASE_S")
     metrics_token: str | None = Field(None, alias="METRICS_TOKEN")
+    metrics_port: int | None = Field(None, ge=1, le=65535, alias="METRICS_PORT")
     log_format: str = Field("auto", pattern="^(auto|json|text)$", alias="LOG_FORMAT")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 

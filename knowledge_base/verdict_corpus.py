@@ -121,6 +121,9 @@ class VerdictCorpus:
             self._rebuild_hashes()
             self.terms_stale = True
             self.text_mark = mark
+            # Texts change with a publication or correction: re-read the verdict states too. Their own
+            # mark can miss it (an `updated_at` set before another one but committed after it).
+            self.meta_mark = ()
         mark = tuple(
             session.exec(
                 select(
@@ -132,6 +135,7 @@ class VerdictCorpus:
             states = session.exec(select(Verdict.id, Verdict.status, Verdict.expires_at)).all()
             self.meta = {vid: _Meta(status, expires) for vid, status, expires in states if vid is not None}
             self.meta_mark = mark
+            self._servable_mark = ()  # the states were re-read; the mark itself may be the same as before
 
     def _rebuild_hashes(self) -> None:
         keys: dict[int, set[str]] = {}
