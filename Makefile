@@ -27,7 +27,7 @@ test: install
 	./scripts/run_tests.sh
 
 migration: install-app
-	./scripts/regen_migration.sh
+	./scripts/new_migration.sh "$(MESSAGE)"
 
 lint: install-app
 	$(VENV)/bin/ruff check .

@@ -44,6 +44,10 @@ class PermanentError(Exception):
     """The channel refused for good (bot blocked, chat gone, bad request): do not retry."""
 
 
+class Unreachable(PermanentError):
+    """The citizen blocked the bot: nothing more is pushed to them (digests stop) until they write again."""
+
+
 @dataclass(frozen=True)
 class Recipient:
     """A citizen's chat (id or phone number), or the city's Telegram channel (`@name` / `-100…`)."""

@@ -37,6 +37,7 @@ from bot.delivery import (
     RetryLater,
     SessionFactory,
     TransientError,
+    Unreachable,
     lease,
 )
 from bot.notices import CHANNEL_POSTS, DIGEST_KINDS, Views, render
@@ -117,6 +118,16 @@ def _unrenderable(n: Notification) -> str:
     if n.kind in DIGEST_KINDS:
         return f"digest {n.digest_id} is not published"
     return NOTHING_TO_RENDER
+
+
+def _stop_digests(s: Session, citizen_id: int | None) -> None:
+    """A citizen who blocked the bot is unsubscribed, so no later digest is queued for them."""
+    citizen = s.get(Citizen, citizen_id) if citizen_id is not None else None
+    if citizen is not None and citizen.subscribed_digest:
+        citizen.subscribed_digest = False
+        s.add(citizen)
+        s.commit()
+        log.info("citizen %s blocked the bot: unsubscribed from digests", citizen_id)
 
 
 def backoff_s(attempts: int, settings: BotSettings) -> float:
@@ -262,6 +273,8 @@ class Notifier:
                     self._finish(s, n, status=OutboxStatus.failed, error=str(exc))
                     if post:
                         log.warning("post to the Telegram channel failed for good: %s", exc)
+                    elif isinstance(exc, Unreachable):
+                        _stop_digests(s, n.citizen_id)
                 else:
                     self._retry(s, n, backoff_s(n.attempts + 1, self.settings), str(exc))
             return

@@ -14,7 +14,15 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.core import BotCore, Envelope, Turn
-from bot.delivery import Keyboard, Notice, PermanentError, Recipient, RetryLater, TransientError
+from bot.delivery import (
+    Keyboard,
+    Notice,
+    PermanentError,
+    Recipient,
+    RetryLater,
+    TransientError,
+    Unreachable,
+)
 from bot.dialogue import Incoming, Reply, parse_command
 from bot.settings import BotSettings
 
@@ -154,8 +162,10 @@ class TelegramNotifier:
             )
         except RetryAfter as exc:
             raise RetryLater(_seconds(exc), "telegram flood control") from exc
-        except (Forbidden, BadRequest) as exc:  # blocked by the citizen, chat gone, not the channel's admin
-            raise PermanentError(f"telegram: {type(exc).__name__}: {exc.message}") from exc
+        except Forbidden as exc:  # blocked by the citizen (for a channel post: the bot is not its admin)
+            raise Unreachable(f"telegram: Forbidden: {exc.message}") from exc
+        except BadRequest as exc:  # chat gone, message refused
+            raise PermanentError(f"telegram: BadRequest: {exc.message}") from exc
         except InvalidToken as exc:  # configuration problem: keep the row, do not echo the token
             raise TransientError("telegram: invalid token") from exc
         except NetworkError as exc:  # timeouts, 5xx, connection errors

@@ -170,6 +170,7 @@ async def test_citizen_who_blocked_the_bot_fails_for_good_and_deleted_one_is_can
     tag = uuid.uuid4().hex[:8]
     _, (a, b, c) = seed(session, 3, tag)
     fake_telegram.blocked_chats.add(int(a.address))
+    a.subscribed_digest = c.subscribed_digest = True
     b.address, b.deleted_at = None, utcnow()
     session.add(b)
     session.commit()
@@ -180,6 +181,9 @@ async def test_citizen_who_blocked_the_bot_fails_for_good_and_deleted_one_is_can
     assert (rows[a.id].status, rows[a.id].attempts) == ("failed", 1) and "Forbidden" in rows[a.id].last_error
     assert rows[b.id].status == "cancelled"
     assert rows[c.id].status == "sent" and to(fake_telegram, [a, c]) == [int(c.address)]
+    session.expire_all()
+    assert session.get_one(Citizen, a.id).subscribed_digest is False  # no more digests to a blocked bot
+    assert session.get_one(Citizen, c.id).subscribed_digest is True
 
 
 async def test_test_chats_are_cancelled_and_unconfigured_channels_wait(
