@@ -44,6 +44,7 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench.bench_webhook import COMMANDS, KELURAHAN, NEW_CLAIMS, QUESTIONS, SMALL_TALK, percentile, seed  # noqa: E402
+from tests.helpers.procs import telegram_update  # noqa: E402
 
 SECRET = "bench-scale-secret"
 TOKEN = "123456:TEST-token"
@@ -102,22 +103,7 @@ def chat_messages(chat: int, count: int, known: list[str], rng: random.Random, f
             text, forwarded = rng.choice(known), True
         else:
             text, forwarded = rng.choice(NEW_CLAIMS).format(k=k), True
-        message: dict[str, Any] = {
-            "message_id": first_uid + i,
-            "date": int(time.time()),
-            "chat": {"id": chat, "type": "private", "first_name": "Warga"},
-            "from": {"id": chat, "is_bot": False, "first_name": "Warga"},
-            "text": text,
-        }
-        if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
-        if forwarded:
-            message["forward_origin"] = {
-                "type": "hidden_user",
-                "date": int(time.time()),
-                "sender_user_name": "RT",
-            }
-        out.append({"update_id": first_uid + i, "message": message})
+        out.append(telegram_update(first_uid + i, chat, text, forwarded=forwarded))
     return out
 
 

@@ -31,6 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from tests.helpers.procs import telegram_update  # noqa: E402
+
 SHARED = Path(
     os.environ.get("KABASHOAX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
@@ -131,22 +133,7 @@ def traffic(n: int, known: list[str], rng: random.Random) -> list[tuple[str, dic
         else:
             kind, text, forwarded = "new_claim", rng.choice(NEW_CLAIMS).format(k=k), True
         chat = 10_000 + rng.randrange(2000)
-        message = {
-            "message_id": i + 1,
-            "date": int(time.time()),
-            "chat": {"id": chat, "type": "private", "first_name": "Warga"},
-            "from": {"id": chat, "is_bot": False, "first_name": "Warga"},
-            "text": text,
-        }
-        if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
-        if forwarded:
-            message["forward_origin"] = {
-                "type": "hidden_user",
-                "date": int(time.time()),
-                "sender_user_name": "RT",
-            }
-        out.append((kind, {"update_id": 1_000_000 + i, "message": message}))
+        out.append((kind, telegram_update(1_000_000 + i, chat, text, forwarded=forwarded)))
     rng.shuffle(out)
     return out
 

@@ -24,6 +24,7 @@ from knowledge_base.verdict_import import import_csv
 from knowledge_base.verdicts import publish_verdict
 from tests.bot.fake_telegram import FakeTelegram
 from tests.helpers.bot import bot_settings
+from tests.helpers.procs import telegram_update
 from tests.helpers.wait import eventually
 
 pytestmark = pytest.mark.slow
@@ -78,25 +79,6 @@ def seed_knowledge_base(tmp_path: Path) -> str:
     return rows[5]["message"]  # "BERITA VIRAL POLRI MENEGASKAN …" as it circulated
 
 
-def update(uid: int, chat: int, text: str, *, forwarded: bool = False) -> dict:
-    message = {
-        "message_id": uid,
-        "date": int(time.time()),
-        "chat": {"id": chat, "type": "private", "first_name": "Warga"},
-        "from": {"id": chat, "is_bot": False, "first_name": "Warga"},
-        "text": text,
-    }
-    if text.startswith("/"):
-        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-    if forwarded:
-        message["forward_origin"] = {
-            "type": "hidden_user",
-            "date": int(time.time()),
-            "sender_user_name": "Grup RT",
-        }
-    return {"update_id": uid, "message": message}
-
-
 async def said(fake: FakeTelegram, chat: int, count: int, timeout: float = 120.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
@@ -109,25 +91,25 @@ async def said(fake: FakeTelegram, chat: int, count: int, timeout: float = 120.0
 
 async def converse(fake_telegram: FakeTelegram, known_message: str, ani: int, budi: int) -> None:
     """Greeting → question with sources → known claim → unknown claim → ticket, joined by a second citizen."""
-    fake_telegram.push_update(update(1, ani, "/start"))
+    fake_telegram.push_update(telegram_update(1, ani, "/start"))
     (greeting,) = await said(fake_telegram, ani, 1)
     assert greeting.startswith("Halo!")
 
-    fake_telegram.push_update(update(2, ani, "jam buang sampah di kota kupang?"))
+    fake_telegram.push_update(telegram_update(2, ani, "jam buang sampah di kota kupang?"))
     answer = (await said(fake_telegram, ani, 2))[1]
     assert "Pos Kupang" in answer and "https://kupang.example/berita/0" in answer and "2026" in answer
 
-    fake_telegram.push_update(update(30, ani, "Beta mau tau, air PDAM di Oebobo mati sampe kapan?"))
+    fake_telegram.push_update(telegram_update(30, ani, "Beta mau tau, air PDAM di Oebobo mati sampe kapan?"))
     kupang_malay = (await said(fake_telegram, ani, 3))[2]
     assert "https://kupang.example/berita/1" in kupang_malay, kupang_malay
 
-    fake_telegram.push_update(update(31, ani, known_message, forwarded=True))
+    fake_telegram.push_update(telegram_update(31, ani, known_message, forwarded=True))
     verdict = (await said(fake_telegram, ani, 4))[3]
     assert "Hasil cek fakta: SALAH" in verdict and "turnbackhoax.id" in verdict
 
-    fake_telegram.push_update(update(32, ani, UNKNOWN, forwarded=True))
+    fake_telegram.push_update(telegram_update(32, ani, UNKNOWN, forwarded=True))
     assert (await said(fake_telegram, ani, 5))[4] == messages.ticket(1)
-    fake_telegram.push_update(update(33, budi, "Diteruskan: " + UNKNOWN, forwarded=True))
+    fake_telegram.push_update(telegram_update(33, budi, "Diteruskan: " + UNKNOWN, forwarded=True))
     assert (await said(fake_telegram, budi, 1))[0] == messages.ticket(2)
 
 
