@@ -31,6 +31,7 @@ migration: install-app
 
 lint: install-app
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: install
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m bench.run_all

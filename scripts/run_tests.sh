@@ -9,4 +9,6 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 export KABASHOAX_TEST_POSTGRES_URL="${KABASHOAX_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
 .venv/bin/ruff check .
+# Types of bot/, knowledge_base/, fact_team_console/ ([tool.mypy] in pyproject.toml; cache in .mypy_cache).
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
