@@ -32,6 +32,9 @@ class BotSettings(BaseSettings):
     rate_limit_storage: str = Field("memory://", alias="BOT_RATE_LIMIT_STORAGE")
     blocked_pseudonyms: set[str] = Field(default_factory=set, alias="BOT_BLOCKED_PSEUDONYMS")
     max_message_chars: int = Field(4096, alias="BOT_MAX_MESSAGE_CHARS")
+    # Webhook bodies above this are refused (413) before they are read whole; Telegram updates and
+    # WhatsApp notifications are a few KiB.
+    webhook_max_bytes: int = Field(256 * 1024, alias="BOT_WEBHOOK_MAX_BYTES", ge=1024)
 
     # NLU below this confidence is treated as "not understood".
     min_intent_confidence: float = Field(0.5, alias="BOT_MIN_INTENT_CONFIDENCE")

@@ -7,7 +7,7 @@ conversation itself lives in `bot.core`.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -24,6 +24,7 @@ from bot.delivery import (
     Unreachable,
 )
 from bot.dialogue import Incoming, Reply, parse_command
+from bot.edge import clean_text
 from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,66 @@ MEDIA_KINDS = ("photo", "voice", "audio", "video", "video_note", "animation", "s
 OTHER_KINDS = ("location", "contact", "poll", "venue", "dice")
 
 
+class UnreadableUpdate(ValueError):
+    """An update whose parts are not of the types the Bot API documents."""
+
+
+MAX_ID = 2**63  # Bot API ids fit in 64 bits; a larger number is not Telegram's
+
+
+def is_update_object(data: object) -> TypeGuard[dict[str, Any]]:
+    """The shape every Bot API update has: an object with a non-negative integer `update_id`."""
+    if not isinstance(data, dict):
+        return False
+    uid = data.get("update_id")
+    return isinstance(uid, int) and not isinstance(uid, bool) and 0 <= uid < MAX_ID
+
+
+def read_update(data: dict[str, Any], bot: Bot) -> Update | None:
+    """The update, or None (logged) when PTB or `to_envelope` cannot read it: such an update is
+    acknowledged and dropped, since Telegram would redeliver a refused one forever."""
+    try:
+        update = Update.de_json(data, bot)
+        to_envelope(update)
+    except Exception as exc:  # PTB's de_json raises whatever the malformed part makes it raise
+        log.warning("telegram update %s not readable, ignored: %s", data.get("update_id"), type(exc).__name__)
+        return None
+    return update
+
+
 def to_envelope(update: Update) -> Envelope | None:
-    """The citizen action in an update, or None for updates that are not a private chat message."""
+    """The citizen action in an update, or None for updates that are not a private chat message.
+    Raises `UnreadableUpdate` for parts of the wrong type; text is cleaned (`bot.edge.clean_text`)."""
     ext = f"u{update.update_id}"
     if update.callback_query is not None:
         cq = update.callback_query
-        address = str(cq.message.chat.id) if cq.message is not None else str(cq.from_user.id)
-        return Envelope(CHANNEL, ext, address, Incoming(button=cq.data or ""), {"kind": "button"})
+        who = cq.message.chat.id if cq.message is not None else cq.from_user.id
+        return Envelope(
+            CHANNEL, ext, _id(who), Incoming(button=clean_text(_str(cq.data))), {"kind": "button"}
+        )
     msg = update.message or update.edited_message
     if msg is None or msg.chat.type != "private":
         return None
-    return Envelope(CHANNEL, ext, str(msg.chat.id), _incoming(msg))
+    return Envelope(CHANNEL, ext, _id(msg.chat.id), _incoming(msg))
+
+
+def _id(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_ID < value < MAX_ID:
+        raise UnreadableUpdate("chat id is not a 64-bit integer")
+    return str(value)
+
+
+def _str(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UnreadableUpdate("text is not a string")
+    return value
 
 
 def _incoming(msg: Message) -> Incoming:
     media = next((k for k in MEDIA_KINDS + OTHER_KINDS if getattr(msg, k, None)), None)
-    text = msg.text or msg.caption or ""
+    text = clean_text(_str(msg.text) or _str(msg.caption))
     command, rest = parse_command(text) if msg.text else (None, text)
     return Incoming(
         text=rest if command else text,

@@ -9,7 +9,6 @@ composed app fills with the console's.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import uuid
@@ -19,16 +18,24 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import col, select
-from telegram import Update
 
 from bot import citizens, metrics_hooks
 from bot.core import BotCore, Envelope
 from bot.dialogue import Incoming, Reply, parse_command
+from bot.edge import BodyTooLarge, NotJson, clean_text, parse_json, read_body
 from bot.runtime import get_core, get_telegram, get_whatsapp
 from bot.settings import get_settings
-from bot.telegram import TelegramChannel
-from bot.whatsapp import StatusUpdate, WhatsAppClient, parse_webhook, record_statuses, verify_signature
+from bot.telegram import TelegramChannel, is_update_object, read_update
+from bot.whatsapp import (
+    StatusUpdate,
+    WebhookBody,
+    WhatsAppClient,
+    parse_webhook,
+    record_statuses,
+    verify_signature,
+)
 from knowledge_base.models import Citizen, InboundMessage, StaffUser
 
 log = logging.getLogger(__name__)
@@ -54,7 +61,10 @@ HISTORY = 20
 
 @router.post("/webhooks/telegram", include_in_schema=False)
 async def telegram_webhook(request: Request, telegram: TelegramDep) -> Response:
-    """Processed before answering: a 5xx makes Telegram redeliver, and the stored replies go out then."""
+    """Processed before answering: a 5xx makes Telegram redeliver, and the stored replies go out then.
+
+    Not JSON, or not an object with an integer `update_id`: 400. An update PTB cannot read, or one we do
+    not handle: 200 and a log line (a refusal would only be redelivered, forever)."""
     settings = get_settings()
     secret = settings.telegram_webhook_secret
     given = request.headers.get("x-telegram-bot-api-secret-token", "")
@@ -62,14 +72,26 @@ async def telegram_webhook(request: Request, telegram: TelegramDep) -> Response:
         return PlainTextResponse("forbidden", status_code=403)
     if not settings.telegram_bot_token:
         return PlainTextResponse("telegram is not configured", status_code=503)
-    channel = await telegram()
     try:
-        update = Update.de_json(await request.json(), channel.bot)
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("bad telegram webhook body: %s", type(exc).__name__)
+        data = parse_json(await read_body(request, settings.webhook_max_bytes))
+    except BodyTooLarge:
+        return _too_large("telegram")
+    except NotJson as exc:
+        log.warning("telegram webhook body is not JSON: %s", exc)
         return PlainTextResponse("bad request", status_code=400)
-    await channel.handle_update(update)
+    if not is_update_object(data):
+        log.warning("telegram webhook body is not an update object")
+        return PlainTextResponse("bad request", status_code=400)
+    channel = await telegram()
+    update = read_update(data, channel.bot)
+    if update is not None:
+        await channel.handle_update(update)
     return Response(status_code=200)
+
+
+def _too_large(channel: str) -> Response:
+    log.warning("%s webhook body over BOT_WEBHOOK_MAX_BYTES refused", channel)
+    return PlainTextResponse("payload too large", status_code=413)
 
 
 @router.get("/webhooks/whatsapp", include_in_schema=False)
@@ -85,16 +107,21 @@ async def whatsapp_verify(request: Request) -> Response:
 
 @router.post("/webhooks/whatsapp", include_in_schema=False)
 async def whatsapp_webhook(request: Request, core: CoreDep, client: WhatsAppDep) -> Response:
-    raw = await request.body()
-    if not verify_signature(
-        raw, request.headers.get("x-hub-signature-256"), get_settings().whatsapp_app_secret
-    ):
+    """Signed bodies only. Not JSON, or not an object whose `entry` is a list: 400; a part of the wrong
+    shape inside is skipped with a log line and the rest processed (200)."""
+    settings = get_settings()
+    try:
+        raw = await read_body(request, settings.webhook_max_bytes)
+    except BodyTooLarge:
+        return _too_large("whatsapp")
+    if not verify_signature(raw, request.headers.get("x-hub-signature-256"), settings.whatsapp_app_secret):
         return PlainTextResponse("forbidden", status_code=403)
     try:
-        data = json.loads(raw)
-    except ValueError:
+        body = WebhookBody.model_validate(parse_json(raw))
+    except (NotJson, ValidationError) as exc:
+        log.warning("whatsapp webhook body refused: %s", type(exc).__name__)
         return PlainTextResponse("bad request", status_code=400)
-    envelopes, statuses = parse_webhook(data if isinstance(data, dict) else {})
+    envelopes, statuses = parse_webhook(body)
     for env in envelopes:
         await core.handle(env, client.send)
     if statuses:
@@ -176,9 +203,9 @@ async def coba_bot(request: Request, user: StaffDep, core: CoreDep, render: Rend
 async def coba_bot_send(request: Request, user: StaffDep, core: CoreDep) -> Response:
     form = await request.form()
     button = form.get("button")
-    text = str(form.get("text") or "")
+    text = clean_text(str(form.get("text") or ""))
     if button:
-        incoming = Incoming(button=str(button))
+        incoming = Incoming(button=clean_text(str(button)))
     else:
         command, rest = parse_command(text.strip())
         incoming = Incoming(text=rest, command=command)

@@ -9,17 +9,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, select
 
 from bot import messages
 from bot.core import Envelope
 from bot.delivery import Notice, PermanentError, Recipient, RetryLater, TransientError
 from bot.dialogue import Incoming, Reply, parse_command
+from bot.edge import clean_text
 from bot.settings import BotSettings
 from knowledge_base.models import Notification, utcnow
 
@@ -29,20 +33,30 @@ CHANNEL = "whatsapp"
 WINDOW = timedelta(hours=24)
 STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 MEDIA_NAMES = {"image": "photo", "video": "video", "document": "document", "sticker": "sticker"}
+# Meta's message types; any other value is stored and answered as "unsupported".
+KNOWN_TYPES = frozenset(
+    {"text", "interactive", "button", "audio", "reaction", "location", "contacts", "order", "system"}
+    | set(MEDIA_NAMES)
+)
 # Graph API error codes that mean "slow down", not "never": API call rate (4, 80007) and the business
 # number's message throughput (130429) pause the channel; the pair rate (131056: too many messages to
 # one citizen in a short time) retries only that message, with backoff.
 THROTTLED_CODES = frozenset({4, 80007, 130429})
 PAIR_RATE_CODE = 131056
 THROTTLED_WAIT_S = 10.0
+SIGNATURE_RE = re.compile(r"sha256=[0-9a-f]{64}")
 
 
 def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
-    """X-Hub-Signature-256 = 'sha256=' + hex HMAC-SHA256 of the raw body with the app secret."""
-    if not secret or not header:
+    """X-Hub-Signature-256 = 'sha256=' + 64 lowercase hex digits of HMAC-SHA256(app secret, raw body).
+
+    Any other form (no prefix, upper case, wrong length, non-ASCII) is refused; bytes are compared, so
+    no header value can raise.
+    """
+    if not secret or not header or not SIGNATURE_RE.fullmatch(header):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return hmac.compare_digest(expected.encode(), header.removeprefix("sha256=").encode())
 
 
 @dataclass(frozen=True)
@@ -52,47 +66,146 @@ class StatusUpdate:
     error: str | None
 
 
-def parse_webhook(data: dict[str, Any]) -> tuple[list[Envelope], list[StatusUpdate]]:
-    """Citizen messages and delivery statuses in one webhook body; unknown parts are skipped."""
+class _Part(BaseModel):
+    """A part of Meta's webhook body that we read: strict types, unknown keys ignored, text cleaned."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
+
+
+class _Text(_Part):
+    body: str = ""
+
+
+class _Picked(_Part):
+    id: str = ""
+
+
+class _Interactive(_Part):
+    button_reply: _Picked | None = None
+    list_reply: _Picked | None = None
+
+
+class _Button(_Part):
+    payload: str = ""
+
+
+class _Media(_Part):
+    caption: str = ""
+
+
+class _Audio(_Part):
+    voice: bool = False
+
+
+class _Context(_Part):
+    forwarded: bool = False
+
+
+class WAMessage(_Part):
+    """One citizen message (`entry[].changes[].value.messages[]`)."""
+
+    id: str = Field(min_length=1, max_length=200)
+    sender: str = Field(alias="from", min_length=1, max_length=100)
+    type: str = ""
+    context: _Context | None = None
+    text: _Text | None = None
+    interactive: _Interactive | None = None
+    button: _Button | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    document: _Media | None = None
+    sticker: _Media | None = None
+    audio: _Audio | None = None
+
+
+class _StatusError(_Part):
+    title: str | None = None
+
+
+class WAStatus(_Part):
+    """The delivery status of one of our messages (`...value.statuses[]`)."""
+
+    id: str = ""
+    status: str = ""
+    errors: list[_StatusError] | None = None
+
+
+class _Value(_Part):
+    messages: list[object] | None = None
+    statuses: list[object] | None = None
+
+
+class _Change(_Part):
+    value: _Value | None = None
+
+
+class _Entry(_Part):
+    changes: list[object] | None = None
+
+
+class WebhookBody(_Part):
+    """The top level: an object whose `entry`, if present, is a list. Anything else is a 400."""
+
+    entry: list[object] | None = None
+
+
+P = TypeVar("P", bound=_Part)
+
+
+def parse_webhook(body: WebhookBody) -> tuple[list[Envelope], list[StatusUpdate]]:
+    """Citizen messages and delivery statuses in one webhook body. A part of the wrong shape is
+    skipped with a warning (Meta would redeliver a refused body forever); the good parts are kept."""
     envelopes: list[Envelope] = []
     statuses: list[StatusUpdate] = []
-    for entry in data.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            for msg in value.get("messages") or []:
+    for entry in _valid(_Entry, body.entry, "entry"):
+        for change in _valid(_Change, entry.changes, "change"):
+            value = change.value or _Value()
+            for msg in _valid(WAMessage, value.messages, "message"):
                 env = _envelope(msg)
                 if env is not None:
                     envelopes.append(env)
-            for st in value.get("statuses") or []:
-                errors = st.get("errors") or []
-                error = errors[0].get("title") if errors else None
-                statuses.append(StatusUpdate(str(st.get("id", "")), str(st.get("status", "")), error))
+            for st in _valid(WAStatus, value.statuses, "status"):
+                error = st.errors[0].title if st.errors else None
+                statuses.append(StatusUpdate(st.id, st.status, error))
     return envelopes, statuses
 
 
-def _envelope(msg: dict[str, Any]) -> Envelope | None:
-    kind = msg.get("type", "")
-    sender, ext = msg.get("from"), msg.get("id")
-    if not sender or not ext or kind == "reaction":
+def _valid(model: type[P], items: list[object] | None, what: str) -> Iterator[P]:
+    for item in items or []:
+        try:
+            yield model.model_validate(item)
+        except ValidationError as exc:  # the field paths only: never the citizen's text
+            where = ", ".join(".".join(map(str, e["loc"])) or "(top)" for e in exc.errors()[:3])
+            log.warning("whatsapp webhook: %s of the wrong shape skipped (%s)", what, where)
+
+
+def _envelope(msg: WAMessage) -> Envelope | None:
+    kind = msg.type if msg.type in KNOWN_TYPES else "unsupported"
+    if kind == "reaction":
         return None
-    forwarded = bool((msg.get("context") or {}).get("forwarded"))
+    forwarded = msg.context is not None and msg.context.forwarded
     if kind == "interactive":
-        inter = msg.get("interactive") or {}
-        picked = inter.get("button_reply") or inter.get("list_reply") or {}
-        incoming = Incoming(button=str(picked.get("id", "")))
+        inter = msg.interactive or _Interactive()
+        picked = inter.button_reply or inter.list_reply or _Picked()
+        incoming = Incoming(button=picked.id)
     elif kind == "button":
-        incoming = Incoming(button=str((msg.get("button") or {}).get("payload", "")))
+        incoming = Incoming(button=(msg.button or _Button()).payload)
     elif kind == "text":
-        command, rest = parse_command((msg.get("text") or {}).get("body", ""))
+        command, rest = parse_command((msg.text or _Text()).body)
         incoming = Incoming(text=rest, command=command, forwarded=forwarded)
     elif kind in MEDIA_NAMES:
-        caption = (msg.get(kind) or {}).get("caption", "")
-        incoming = Incoming(text=caption, media=MEDIA_NAMES[kind], forwarded=forwarded)
+        media: _Media | None = getattr(msg, kind)
+        incoming = Incoming(text=(media or _Media()).caption, media=MEDIA_NAMES[kind], forwarded=forwarded)
     elif kind == "audio":
-        incoming = Incoming(media="voice" if (msg.get("audio") or {}).get("voice") else "audio")
+        incoming = Incoming(media="voice" if msg.audio is not None and msg.audio.voice else "audio")
     else:  # location, contacts, unsupported, …: a polite explanation
-        incoming = Incoming(media=kind or "unsupported")
-    return Envelope(CHANNEL, str(ext), str(sender), incoming, {"kind": kind, "forwarded": forwarded})
+        incoming = Incoming(media=kind)
+    return Envelope(CHANNEL, msg.id, msg.sender, incoming, {"kind": kind, "forwarded": forwarded})
 
 
 def record_statuses(session: Session, statuses: list[StatusUpdate]) -> int:
