@@ -10,6 +10,7 @@ import uuid
 import typer
 
 from bot.dialogue import Incoming, Reply, parse_command
+from bot.edge import clean_text
 
 log = logging.getLogger(__name__)
 bot_app = typer.Typer(help="Citizen bot: Telegram polling and the notification sender.", no_args_is_help=True)
@@ -51,7 +52,7 @@ def chat() -> None:
 
     while True:
         try:
-            line = input("anda> ")
+            line = clean_text(input("anda> "))  # bytes that are not UTF-8 arrive as lone surrogates
         except (EOFError, KeyboardInterrupt):
             typer.echo("")
             return

@@ -195,3 +195,83 @@ async def test_graph_errors_map_to_retry_decisions(wa_client: WhatsAppClient, gr
     graph.status = 400
     with pytest.raises(PermanentError):
         await wa_client.send_notification(to, Notice("x"))
+
+
+def text_body(message_id: str, text: str = "halo", *, part: object = None) -> dict:
+    """The real text-message payload with this message id and text (or this whole `text` part)."""
+    data = json.loads((DATA / "wa_message_text.json").read_text())
+    msg = data["entry"][0]["changes"][0]["value"]["messages"][0]
+    msg["id"], msg["text"] = message_id, {"body": text} if part is None else part
+    return data
+
+
+async def test_signature_of_any_other_form_is_refused_without_an_error(client: httpx.AsyncClient) -> None:
+    body = (DATA / "wa_message_text.json").read_bytes()
+    good = sign(body)["X-Hub-Signature-256"]
+    for header in ("sha256=\xe9", "sha256=" + "\xe9" * 64, good.removeprefix("sha256="), good.upper(), good + "0"):
+        assert not verify_signature(body, header, WA_SECRET)
+        raw = header.encode("latin-1")  # on the wire, as a client may send it (Starlette reads latin-1)
+        headers = {"X-Hub-Signature-256": raw, "Content-Type": b"application/json"}
+        resp = await client.post("/webhooks/whatsapp", content=body, headers=headers)
+        assert resp.status_code == 403
+
+
+def _entry(change: object) -> dict:
+    return {"object": "whatsapp_business_account", "entry": [{"changes": [change]}]}
+
+
+MALFORMED = {  # validly signed: refused (400) or the bad part skipped (200), never a 5xx
+    "entry is a number": {"entry": 5},
+    "entries are numbers": {"entry": [1, 2]},
+    "changes is text": {"entry": [{"changes": "x"}]},
+    "messages are numbers": _entry({"value": {"messages": [1]}}),
+    "statuses are text": _entry({"value": {"statuses": ["x"]}}),
+    "errors are text": _entry({"value": {"statuses": [{"id": "w", "status": "failed", "errors": ["e"]}]}}),
+    "text body is a number": text_body("wamid.bad1", part={"body": 5}),
+    "text is a string": text_body("wamid.bad2", part="hi"),
+    "top level is a list": [1],
+    "deep nesting": json.loads('{"entry":[' + '{"a":' * 400 + "1" + "}" * 400 + "]}"),
+}
+
+
+@pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_malformed_signed_body_is_never_a_5xx(
+    client: httpx.AsyncClient, graph: Graph, data: object
+) -> None:
+    body = json.dumps(data).encode()
+    resp = await client.post("/webhooks/whatsapp", content=body, headers=sign(body))
+    assert resp.status_code in (200, 400)
+    assert graph.posts == []
+
+
+async def test_nesting_deeper_than_the_parser_allows_is_a_400(client: httpx.AsyncClient) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 400
+
+
+async def test_bad_message_beside_a_good_one_leaves_the_good_one_answered(
+    client: httpx.AsyncClient, graph: Graph, session: Session
+) -> None:
+    data = text_body("wamid.good1", "jam buang sampah di kota kupang?")
+    data["entry"][0]["changes"][0]["value"]["messages"].insert(0, {"id": 5, "text": "hi"})
+    body = json.dumps(data).encode()
+    assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 200
+    assert session.exec(select(InboundMessage).where(InboundMessage.external_id == "wamid.good1")).one()
+    assert len(graph.posts) == 1
+
+
+async def test_message_with_a_lone_surrogate_is_stored_and_answered(
+    client: httpx.AsyncClient, graph: Graph, session: Session
+) -> None:
+    body = json.dumps(text_body("wamid.surrogate", "\ud800 halo")).encode()
+    for _ in range(2):
+        assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 200
+    stored = session.exec(select(InboundMessage).where(InboundMessage.external_id == "wamid.surrogate")).one()
+    assert stored.text == "\ufffd halo"
+    assert len(graph.posts) == 1
+
+
+async def test_body_over_the_cap_is_refused_with_413(client: httpx.AsyncClient, graph: Graph) -> None:
+    body = json.dumps(text_body("wamid.big", "x" * (get_settings().webhook_max_bytes + 1))).encode()
+    assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 413
+    assert graph.posts == []
