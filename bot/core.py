@@ -59,6 +59,12 @@ class MatchClaim(Protocol):
     def __call__(self, text: str, /, *, session: Session) -> MatchResult: ...
 
 
+class KnownForward(Protocol):
+    """`knowledge_base.matching.known_forward`: hashes only, None when no model-free answer exists."""
+
+    def __call__(self, text: str, /, *, session: Session) -> MatchResult | None: ...
+
+
 class ReportClaim(Protocol):
     """`knowledge_base.tickets.report_claim`."""
 
@@ -76,17 +82,28 @@ class Services:
     answer: AnswerQuestion
     match: MatchClaim
     report: ReportClaim
+    known: KnownForward | None = None  # asked before NLU: a viral forward needs no model
 
 
 def default_services() -> Services:
-    """The real NLU client and knowledge base (imported late: they load models on first use)."""
+    """The real NLU client and knowledge base (imported late: they load models on first use). The NLU
+    fallback embeds through the knowledge base's query-vector cache, so a message that is classified,
+    then matched or searched, is embedded once."""
     from knowledge_base.answer import answer_question
-    from knowledge_base.matching import match_claim
+    from knowledge_base.embeddings import query_vectors
+    from knowledge_base.matching import known_forward, match_claim
     from knowledge_base.tickets import report_claim
-    from nlu.client import get_client
+    from nlu.client import NluClient
+    from nlu.fallback import get_fallback
 
-    client = get_client()
-    return Services(parse=client.parse_sync, answer=answer_question, match=match_claim, report=report_claim)
+    client = NluClient(fallback=lambda: get_fallback(embed=query_vectors))
+    return Services(
+        parse=client.parse_sync,
+        answer=answer_question,
+        match=match_claim,
+        report=report_claim,
+        known=known_forward,
+    )
 
 
 @dataclass(frozen=True)
@@ -262,21 +279,31 @@ class BotCore:
             )
         nlu = None
         intent = None
+        known = None
         if dialogue.needs_intent(state, incoming):
-            nlu = self.services.parse(incoming.text)
-            intent = Intent(nlu.intent, float(nlu.confidence))
-        rt = dialogue.route(
-            state,
-            incoming,
-            intent,
-            min_confidence=self.settings.min_intent_confidence,
-            claim_min_words=self.settings.claim_min_words,
+            # A forward of a checked claim, or a verbatim repeat of a text matched before, is known
+            # from its hashes: answered as a claim without running NLU or any model.
+            if self.services.known is not None:
+                known = self.services.known(incoming.text, session=s)
+            if known is None:
+                nlu = self.services.parse(incoming.text)
+                intent = Intent(nlu.intent, float(nlu.confidence))
+        rt = (
+            Route(Need.match, text=incoming.text.strip())
+            if known is not None
+            else dialogue.route(
+                state,
+                incoming,
+                intent,
+                min_confidence=self.settings.min_intent_confidence,
+                claim_min_words=self.settings.claim_min_words,
+            )
         )
         facts = Facts()
         if rt.need is Need.answer:
             facts.answer = self.services.answer(rt.text, session=s)
         elif rt.need is Need.match:
-            result = self.services.match(rt.text, session=s)
+            result = known or self.services.match(rt.text, session=s)
             facts.decision = result.decision
             if result.decision == "auto" and result.verdict is not None:
                 facts.candidates = [result.verdict]

@@ -38,6 +38,11 @@ HELD_OUT_SHARE = 1 / 3
 MAX_FALSE_AUTO_RATE = 0.005  # of new claims answered automatically with some other verdict
 MIN_AUTO_PRECISION = 0.98  # of automatic answers to known claims that are the right verdict
 MAX_SUGGEST_RATE_NEW = 0.2  # of new claims shown (necessarily wrong) suggestions
+# Margins in a corpus too small to have competitors are measured against a runner-up as close as
+# this share of calibration queries had at least (a low percentile: real margins keep their value).
+RUNNER_UP_PERCENTILE = 5
+# Probability leads over the second candidate the automatic answer may be required to have.
+MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 @dataclass(frozen=True)
@@ -92,29 +97,63 @@ def _query_vectors(pairs: list[DevPair]) -> np.ndarray:
     return embeddings.query_vectors([p.message for p in pairs])
 
 
+# Per calibration query: its candidates with the true verdict indexed, as if it never was, the true id.
+Candidates = list[tuple[list[matching.Scored], list[matching.Scored], int]]
+
+
 def _features(
-    session: Session, pairs: list[DevPair], ids: dict[str, int]
-) -> list[tuple[list[matching.Scored], list[matching.Scored], int]]:
+    session: Session, pairs: list[DevPair], ids: dict[str, int], runner_up: matching.RunnerUp
+) -> Candidates:
     """Per query: candidates with the true verdict indexed, candidates as if it never was, the true id."""
     corpus = corpus_for(session)
     everyone = set(ids.values())
     out = []
     for pair, vector in zip(pairs, _query_vectors(pairs), strict=True):
         true_id = ids[pair.url]
-        known = matching.score_candidates(corpus, pair.message, vector, allowed=everyone, model=None)
+        known = matching.score_candidates(
+            corpus, pair.message, vector, allowed=everyone, model=None, runner_up=runner_up
+        )
         new = matching.score_candidates(
-            corpus.without({true_id}), pair.message, vector, allowed=everyone - {true_id}, model=None
+            corpus.without({true_id}),
+            pair.message,
+            vector,
+            allowed=everyone - {true_id},
+            model=None,
+            runner_up=runner_up,
         )
         out.append((known, new, true_id))
     return out
 
 
+def runner_up_floors(
+    data: list[tuple[list[matching.Scored], list[matching.Scored], int]],
+) -> matching.RunnerUp:
+    """The runner-ups the calibration queries met in the full corpus (known claims, margins measured
+    with no floor): a smaller corpus is measured as if it had one at least this close."""
+    lex_margin, dense, dense_margin = (
+        matching.FEATURES.index(f) for f in ("lex_margin", "dense", "dense_margin")
+    )
+    lex_share, dense_second = [], []
+    for known, _new, _true in data:
+        if len(known) < 2:
+            continue
+        top_lex = max(known, key=lambda c: c.features[lex_margin]).features
+        top_dense = max(known, key=lambda c: c.features[dense_margin]).features
+        lex_share.append(1.0 - top_lex[lex_margin])
+        dense_second.append(top_dense[dense] - top_dense[dense_margin])
+    return matching.RunnerUp(
+        lex_share=round(float(np.percentile(lex_share, RUNNER_UP_PERCENTILE)), 4),
+        dense=round(float(np.percentile(dense_second, RUNNER_UP_PERCENTILE)), 4),
+    )
+
+
 @dataclass(frozen=True)
 class _Top:
-    """The best candidate of one out-of-fold query: its probability, whether it is the right verdict,
-    and the share of its claim's names the message does not mention."""
+    """The best candidate of one out-of-fold query: its probability, the second candidate's, whether
+    it is the right verdict, and the share of its claim's names the message does not mention."""
 
     probability: float
+    second: float
     right: bool
     names_missing: float
 
@@ -123,35 +162,45 @@ class _Top:
 class Thresholds:
     auto: float
     max_names_missing: float
+    min_margin: float
     suggest: float
     coverage: float  # out-of-fold share of known claims answered automatically (rightly)
 
+    def autos(self, tops: list[_Top]) -> list[_Top]:
+        return [
+            x
+            for x in tops
+            if x.probability >= self.auto
+            and x.probability - x.second >= self.min_margin
+            and x.names_missing <= self.max_names_missing
+        ]
+
 
 def choose_thresholds(known: list[_Top], new: list[_Top]) -> Thresholds:
-    """The auto rule (probability and names) that answers most known claims within the targets.
+    """The auto rule (probability, lead over the second candidate, names) that answers most known
+    claims within the targets; of rules that answer as many, the strictest.
 
-    For each allowed share of missing names, the lowest probability threshold whose automatic answers
-    are right `MIN_AUTO_PRECISION` of the time and that lets so few new claims through that the bound
-    (k + 1) / (n + 1) on the rate for the next, unseen one stays within `MAX_FALSE_AUTO_RATE`
-    (k of n out-of-fold new claims answered; a rank argument, valid for exchangeable queries).
+    For each allowed share of missing names and each lead, the lowest probability threshold whose
+    automatic answers are right `MIN_AUTO_PRECISION` of the time and that lets so few new claims
+    through that the bound (k + 1) / (n + 1) on the rate for the next, unseen one stays within
+    `MAX_FALSE_AUTO_RATE` (k of n out-of-fold new claims answered; a rank argument, valid for
+    exchangeable queries).
     """
-
-    def autos(tops: list[_Top], t: float, m: float) -> list[_Top]:
-        return [x for x in tops if x.probability >= t and x.names_missing <= m]
-
-    best = Thresholds(1.0, 0.0, 1.0, 0.0)
+    best = Thresholds(1.0, 0.0, 1.0, 1.0, 0.0)
     for m in sorted({x.names_missing for x in known} | {1.0}):
-        for t in (round(float(v), 2) for v in np.arange(0.05, 1.0, 0.01)):
-            k_auto, n_auto = autos(known, t, m), autos(new, t, m)
-            right = sum(x.right for x in k_auto)
-            if (len(n_auto) + 1) / (len(new) + 1) > MAX_FALSE_AUTO_RATE:
-                continue
-            if k_auto and right / (len(k_auto) + len(n_auto)) < MIN_AUTO_PRECISION:
-                continue
-            coverage = right / max(1, len(known))
-            if coverage > best.coverage:
-                best = Thresholds(t, m, 1.0, coverage)
-            break  # higher thresholds at this m answer fewer
+        for margin in sorted(MARGINS, reverse=True):
+            for t in (round(float(v), 2) for v in np.arange(0.05, 1.0, 0.01)):
+                rule = Thresholds(t, m, margin, 1.0, 0.0)
+                k_auto, n_auto = rule.autos(known), rule.autos(new)
+                right = sum(x.right for x in k_auto)
+                if (len(n_auto) + 1) / (len(new) + 1) > MAX_FALSE_AUTO_RATE:
+                    continue
+                if k_auto and right / (len(k_auto) + len(n_auto)) < MIN_AUTO_PRECISION:
+                    continue
+                coverage = right / max(1, len(known))
+                if coverage > best.coverage:  # ties keep the stricter rule found first
+                    best = replace(rule, coverage=coverage)
+                break  # higher thresholds with these gates answer fewer
     suggest, shown = 0.05, MAX_SUGGEST_RATE_NEW * len(new)
     while suggest < best.auto and sum(x.probability >= suggest for x in new) > shown:
         suggest = round(suggest + 0.01, 2)
@@ -166,7 +215,8 @@ def calibrate(csv_path: Path, out: Path | None = None) -> dict[str, Any]:
 
     train, held_out = split(read_pairs(csv_path))
     with dev_session(csv_path) as (session, ids):
-        data = _features(session, train, ids)
+        runner_up = runner_up_floors(_features(session, train, ids, matching.RunnerUp()))
+        data = _features(session, train, ids, runner_up)
     rows, labels, groups = [], [], []
     for q, (known, new, true_id) in enumerate(data):
         for candidates in (known, new):
@@ -193,10 +243,12 @@ def calibrate(csv_path: Path, out: Path | None = None) -> dict[str, Any]:
             probs = oof[pos : pos + len(candidates)]
             pos += len(candidates)
             if not candidates:
-                sink.append(_Top(0.0, False, 1.0))
+                sink.append(_Top(0.0, 0.0, False, 1.0))
                 continue
-            best = candidates[int(np.argmax(probs))]
-            sink.append(_Top(float(probs.max()), best.verdict_id == true_id, best.names_missing))
+            order = np.argsort(-probs)
+            best = candidates[int(order[0])]
+            second = float(probs[order[1]]) if len(order) > 1 else 0.0
+            sink.append(_Top(float(probs[order[0]]), second, best.verdict_id == true_id, best.names_missing))
     chosen = choose_thresholds(known_top, new_top)
 
     out = out or matching.model_file()
@@ -209,24 +261,16 @@ def calibrate(csv_path: Path, out: Path | None = None) -> dict[str, Any]:
         "intercept": float(clf.intercept_[0]),
         "auto_threshold": chosen.auto,
         "auto_max_names_missing": chosen.max_names_missing,
+        "auto_min_margin": chosen.min_margin,
         "suggest_threshold": chosen.suggest,
+        "runner_up": asdict(runner_up),
         "embedding_model": embeddings.model_name(),
         "trained_on": f"{csv_path.name}: {len(train)} calibration queries, {len(held_out)} held out",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "out_of_fold": {
             "recall_at_1": round(float(np.mean([x.right for x in known_top])), 3),
             "auto_coverage": round(chosen.coverage, 3),
-            "false_auto_new": round(
-                float(
-                    np.mean(
-                        [
-                            x.probability >= chosen.auto and x.names_missing <= chosen.max_names_missing
-                            for x in new_top
-                        ]
-                    )
-                ),
-                3,
-            ),
+            "false_auto_new": round(len(chosen.autos(new_top)) / max(1, len(new_top)), 3),
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -267,6 +311,7 @@ def evaluate(csv_path: Path) -> Evaluation:
         vectors = _query_vectors(held_out)
         r1 = r3 = autos = right_autos = reachable = new_autos = new_suggests = dupes = bm25_r1 = dense_r1 = 0
         corpus, everyone = corpus_for(session), set(ids.values())
+        model = matching.load_model()
         started = time.perf_counter()
         for pair, vector in zip(held_out, vectors, strict=True):
             true_id = ids[pair.url]
@@ -287,7 +332,9 @@ def evaluate(csv_path: Path) -> Evaluation:
         elapsed = time.perf_counter() - started
         lex_rank, dense_rank = matching.FEATURES.index("lex_rank"), matching.FEATURES.index("dense_rank")
         for pair, vector in zip(held_out, vectors, strict=True):
-            scored = matching.score_candidates(corpus, pair.message, vector, allowed=everyone, model=None)
+            scored = matching.score_candidates(
+                corpus, pair.message, vector, allowed=everyone, model=None, runner_up=model.runner_up
+            )
             truth = next((c.features for c in scored if c.verdict_id == ids[pair.url]), None)
             bm25_r1 += truth is not None and truth[lex_rank] == 0
             dense_r1 += truth is not None and truth[dense_rank] == 0

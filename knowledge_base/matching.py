@@ -31,7 +31,7 @@ from knowledge_base import embeddings, near_duplicate
 from knowledge_base.models import Verdict, utcnow
 from knowledge_base.normalize import tokens
 from knowledge_base.settings import get_settings
-from knowledge_base.verdict_corpus import VerdictCorpus, corpus_for
+from knowledge_base.verdict_corpus import VerdictCorpus, corpus_for, term_pairs
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ FEATURES = (
     "query_cover",  # share of the query's terms found in one verdict text (best text)
     "claim_cover",  # IDF-weighted share of a claim-stating text's terms found in the query (best)
     "claim_dense",  # cosine to the best claim-stating text (claim, circulated message; not summary)
+    "claim_pairs",  # share of a claim-stating text's adjacent term pairs found adjacent in the query
 )
 # Candidates taken from each retriever before the model ranks their union.
 CANDIDATES_PER_RETRIEVER = 10
@@ -111,6 +112,19 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
+class RunnerUp:
+    """Floors for the runner-up each margin is measured against, as calibrated on a full corpus.
+
+    In a corpus of two or three verdicts the best candidate has no real competitor, so its margins
+    would look like certainty; it is measured against at least a runner-up as close as most
+    calibration queries had (`lex_share` of the best BM25 score, `dense` cosine).
+    """
+
+    lex_share: float = 0.0
+    dense: float = 0.0
+
+
+@dataclass(frozen=True)
 class MatchModel:
     """Standardised logistic regression over FEATURES and its decision thresholds, as calibrated."""
 
@@ -120,19 +134,23 @@ class MatchModel:
     intercept: float
     auto_threshold: float
     auto_max_names_missing: float  # share of the verdict claim's names a text may leave out
+    auto_min_margin: float  # probability lead over the second candidate an automatic answer needs
     suggest_threshold: float
+    runner_up: RunnerUp
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
-    def decide(self, best: Scored, words: int) -> Decision:
+    def decide(self, best: Scored, second: float, words: int) -> Decision:
         """Auto-answer only a confident match of a long enough text that names what the verdict's
-        claim names (a verdict about Korea is no answer to a message about China); a few words never
-        auto-answer."""
+        claim names (a verdict about Korea is no answer to a message about China) and clearly beats
+        the second candidate (two verdicts of one claim are offered, not chosen between); a few words
+        never auto-answer."""
         probability = best.probability
         if (
             probability >= self.auto_threshold
+            and probability - second >= self.auto_min_margin
             and best.names_missing <= self.auto_max_names_missing
             and words >= get_settings().auto_answer_min_words
         ):
@@ -151,8 +169,10 @@ class MatchModel:
             coef=np.asarray(data["coef"], dtype=np.float64),
             intercept=float(data["intercept"]),
             auto_threshold=float(data["auto_threshold"]),
-            auto_max_names_missing=float(data.get("auto_max_names_missing", 1.0)),
+            auto_max_names_missing=float(data["auto_max_names_missing"]),
+            auto_min_margin=float(data["auto_min_margin"]),
             suggest_threshold=float(data["suggest_threshold"]),
+            runner_up=RunnerUp(**data["runner_up"]),
         )
 
 
@@ -223,8 +243,13 @@ def score_candidates(
     *,
     allowed: set[int],
     model: MatchModel | None,
+    runner_up: RunnerUp | None = None,
 ) -> list[Scored]:
-    """Rank verdicts in `allowed` for the query (best first); features only when `model` is None."""
+    """Rank verdicts in `allowed` for the query (best first); features only when `model` is None.
+
+    Margins are measured against `runner_up` floors (default: the model's; none without a model).
+    """
+    floor = runner_up or (model.runner_up if model is not None else RunnerUp())
     assert corpus.dense is not None
     lex, _ = _best_per_verdict(corpus, corpus.lexical.search(query, len(corpus.lexical)), allowed)
     dense, claim_dense = _best_per_verdict(
@@ -242,9 +267,12 @@ def score_candidates(
     lex_top = [lex[v] for v in lex_order[:2]] + [0.0, 0.0]
     dense_top = [dense[v] for v in dense_order[:2]] + [0.0, 0.0]
     lmax = max(lex_top[0], 1e-9)
+    lex_top[1] = max(lex_top[1], floor.lex_share * lex_top[0])
+    dense_top[1] = max(dense_top[1], floor.dense)
     qkeys = near_duplicate.key_tokens(query)
     qlength = math.log1p(near_duplicate.word_count(query))
-    qterms = set(tokens(query))
+    qlist = tokens(query)
+    qterms, qpairs = set(qlist), term_pairs(qlist)
     qwords = set(near_duplicate.canonical(query).split())
     scored = []
     for v in chosen:
@@ -254,12 +282,13 @@ def score_candidates(
         keys = corpus.keys.get(v, frozenset())
         shared = len(qkeys & keys)
         texts = corpus.terms.get(v) or [frozenset()]
+        statements = corpus.statements.get(v) or texts
         x = np.array(
             [
                 lv / lmax,
                 (lv - lother) / lmax,
                 math.log1p(lv),
-                math.log1p(lex_rank.get(v, len(lex_order))),
+                math.log1p(lex_rank.get(v, len(lex_order) + 1)),  # no BM25 hit: past the last
                 dv,
                 dv - dother,
                 math.log1p(dense_rank.get(v, len(dense_order))),
@@ -268,8 +297,9 @@ def score_candidates(
                 qlength,
                 max(len(t & qterms) / max(1, len(t)) for t in texts),
                 max(len(t & qterms) / max(1, len(qterms)) for t in texts),
-                max(_weighted_cover(corpus, t, qterms) for t in corpus.statements.get(v) or texts),
+                max(_weighted_cover(corpus, t, qterms) for t in statements),
                 claim_dense.get(v, dv),
+                max((len(p & qpairs) / len(p) for p in corpus.pairs.get(v, []) if p), default=0.0),
             ]
         )
         missing = min((len(n - qwords) / len(n) for n in corpus.names.get(v, []) if n), default=0.0)
@@ -392,7 +422,9 @@ def _match_model(
     if not found:
         result = MatchResult(query, "none", None, [])
     else:
-        decision = model.decide(next(s for s in scored if s.verdict_id == found[0].verdict_id), words)
+        best = next(s for s in scored if s.verdict_id == found[0].verdict_id)
+        second = max((s.probability for s in scored if s is not best), default=0.0)
+        decision = model.decide(best, second, words)
         log.info(
             "match decision=%s verdict=%s p=%.3f words=%d",
             decision,

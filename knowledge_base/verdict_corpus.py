@@ -60,6 +60,8 @@ class VerdictCorpus:
     keys: dict[int, frozenset[str]] = field(default_factory=dict)  # per verdict, over all its texts
     terms: dict[int, list[frozenset[str]]] = field(default_factory=dict)  # per verdict, one set per text
     statements: dict[int, list[frozenset[str]]] = field(default_factory=dict)  # the same, summaries left out
+    # Per verdict, per claim-stating text: its adjacent term pairs ("tebak kata" is not "tebak nama").
+    pairs: dict[int, list[frozenset[tuple[str, str]]]] = field(default_factory=dict)
     # Per verdict, per claim text: its names (words the verdicts mostly write with a capital).
     names: dict[int, list[frozenset[str]]] = field(default_factory=dict)
     by_hash: dict[str, list[int]] = field(default_factory=dict)  # exact hash -> text ids
@@ -159,12 +161,13 @@ class VerdictCorpus:
         if fresh:
             self.lexical.add(fresh, [self.texts[i].text for i in fresh])
         self.lexical.refresh()
-        self.terms, self.statements = {}, {}
-        for t in self.texts.values():
+        self.terms, self.statements, self.pairs = {}, {}, {}
+        for i, t in self.texts.items():
             terms = t.terms or frozenset()
             self.terms.setdefault(t.verdict_id, []).append(terms)
             if t.kind != SUMMARY:
                 self.statements.setdefault(t.verdict_id, []).append(terms)
+                self.pairs.setdefault(t.verdict_id, []).append(term_pairs(self.lexical.terms(i)))
         self._find_names()
         self.terms_stale = False
 
@@ -264,6 +267,11 @@ class VerdictCorpus:
             if t.verdict_id in allowed and near_duplicate.similar(text, t.text):
                 return t.verdict_id
         return None
+
+
+def term_pairs(terms: list[str]) -> frozenset[tuple[str, str]]:
+    """Adjacent pairs of a text's terms, in order."""
+    return frozenset(zip(terms, terms[1:], strict=False))
 
 
 _corpora: dict[str, VerdictCorpus] = {}

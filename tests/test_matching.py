@@ -344,3 +344,31 @@ def test_a_new_claim_is_simulated_as_if_its_verdict_was_never_indexed(
     assert view.lexical.idf("tikus") == view.lexical.idf("kata-yang-tidak-ada")
     assert all(t.verdict_id != local["a"] for t in view.texts.values())
     assert len(corpus.lexical) == len(view.lexical) + 3  # the original is untouched
+
+
+def test_a_tiny_corpus_gives_no_confident_answer_with_an_unrelated_verdict(
+    session: Session, tmp_path: Path
+) -> None:
+    """With two verdicts and the right one not servable, the other has no competitor: its margins
+    must not read as certainty (they are measured against the calibrated runner-up floors)."""
+    path = tmp_path / "two.csv"
+    path.write_text(
+        "claim,rating,summary,url,published_at,source\n"
+        f"{ROWS[0][0]},SALAH,{ROWS[0][2]},https://cek.kupang.example/a,2026-03-01,Tim\n"
+        "Jembatan Liliba ditutup total,SALAH,Jembatan Liliba tetap dibuka; hanya satu lajur diperbaiki.,"
+        "https://cek.kupang.example/liliba,2026-03-01,Tim\n",
+        encoding="utf-8",
+    )
+    import_csv(path, session=session)
+    water = session.exec(select(Verdict).where(Verdict.url == "https://cek.kupang.example/a")).one()
+    water.status = VerdictStatus.withdrawn
+    session.add(water)
+    session.flush()
+    result = matching.match_claim(WATER, session=session)
+    assert result.decision == "none" and result.to_json()["verdict"] is None
+    assert all(c.score < matching.load_model().suggest_threshold for c in result.candidates)
+    water.status, water.updated_at = VerdictStatus.published, utcnow()  # as publishing does
+    session.add(water)
+    session.flush()
+    right = matching.match_claim(WATER + " Tolong sebarkan.", session=session)
+    assert right.candidates[0].verdict_id == water.id and right.decision != "none"

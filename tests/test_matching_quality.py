@@ -37,18 +37,16 @@ def test_split_is_fixed_and_disjoint(dev_csv: Path) -> None:
 
 def test_known_claims_are_found(held_out: Evaluation) -> None:
     assert held_out.queries == 100
-    assert held_out.recall_at_1 >= 0.80  # measured 0.84
+    assert held_out.recall_at_1 >= 0.82  # measured 0.85
     assert held_out.recall_at_3 >= 0.86  # measured 0.90
 
 
 def test_automatic_answers_are_right_and_not_rare(held_out: Evaluation) -> None:
-    assert held_out.auto_precision >= 0.97  # measured 0.977: one Dedi Mulyadi quiz scam answered with
-    # the other verdict about the same scam
-    assert held_out.auto_coverage >= 0.32  # measured 0.43
+    assert held_out.auto_precision >= 0.97  # measured 0.976 (41 automatic answers, one wrong)
+    assert held_out.auto_coverage >= 0.32  # measured 0.41
 
 
 def test_new_claims_are_not_answered_with_another_verdict(held_out: Evaluation) -> None:
-    # measured 2 of 100 (issue 9's target is at most 0.5 %, not met): a forward about Bahlil and PLN
-    # token prices answered with his other PLN verdict, and the Dedi Mulyadi quiz scam with its twin
+    # measured 2 of 100 (issue 9's target is at most 0.5 %, not met)
     assert held_out.new_claims_auto_answered <= 2
     assert held_out.false_auto_new == held_out.new_claims_auto_answered / held_out.queries
