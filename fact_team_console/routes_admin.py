@@ -10,7 +10,16 @@ from starlette.responses import HTMLResponse, Response
 from fact_team_console import audit, dashboard, ticket_detail, users
 from fact_team_console.forms import Post
 from fact_team_console.passwords import WeakPasswordError
-from fact_team_console.security import MAX_ID, Admin, CurrentUser, DbSession, RowId, csrf_protect
+from fact_team_console.security import (
+    MAX_ID,
+    Admin,
+    CurrentUser,
+    DbSession,
+    PasswordField,
+    RowId,
+    UsernameField,
+    csrf_protect,
+)
 from fact_team_console.templating import SECURITY_HEADERS, render, templates
 from knowledge_base.settings import get_settings
 from knowledge_base.sources import long_failing_sources, source_statuses
@@ -78,9 +87,9 @@ def users_page(
 def add_user(
     user: Admin,
     post: Post,
-    username: str = Form("", max_length=200),
+    username: UsernameField = "",
     role: str = Form("", max_length=20),
-    password: str = Form("", max_length=1000),
+    password: PasswordField = "",
 ) -> Response:
     def failed(message: str) -> Response:  # the form again, with what was typed (never the password)
         context = {

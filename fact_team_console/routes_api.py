@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from fact_team_console import dashboard, ticket_detail, ticket_queue, workflow
@@ -40,6 +40,8 @@ class NoteOut(BaseModel):
 
 
 class VerdictOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from a stored Verdict
+
     id: int
     claim: str
     rating: str
@@ -97,7 +99,6 @@ def _ticket_out(
     t = ticket_detail.load(session, claim_id)
     if t is None:
         raise HTTPException(404, "ticket not found")
-    v = t.verdict
     return TicketOut(
         id=claim_id,
         text=t.claim.text,
@@ -107,18 +108,7 @@ def _ticket_out(
         assignee=t.assignee,
         messages=[MessageOut(**vars(m)) for m in t.messages],
         notes=[NoteOut(**vars(n)) for n in t.notes],
-        verdict=VerdictOut(
-            id=v.id or 0,
-            claim=v.claim,
-            rating=v.rating,
-            summary=v.summary,
-            sources=v.sources,
-            status=v.status,
-            version=v.version,
-            published_at=v.published_at,
-        )
-        if v
-        else None,
+        verdict=VerdictOut.model_validate(t.verdict) if t.verdict else None,
     )
 
 
@@ -133,6 +123,14 @@ def api_ticket(
     return _ticket_out(session, claim_id)
 
 
+# What every ticket step in the API declares: the ticket afterwards, CSRF, and why it may fail.
+_TICKET_STEP: dict[str, Any] = {
+    "response_model": TicketOut,
+    "dependencies": [Depends(csrf_protect)],
+    "responses": {404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
+}
+
+
 def _apply(
     session: Session,
     step: Any,
@@ -145,12 +143,7 @@ def _apply(
     session.commit()
 
 
-@router.post(
-    "/tickets/{claim_id}/notes",
-    response_model=TicketOut,
-    dependencies=[Depends(csrf_protect)],
-    responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
-)
+@router.post("/tickets/{claim_id}/notes", **_TICKET_STEP)
 def api_add_note(
     claim_id: RowId,
     body: NoteIn,
@@ -161,12 +154,7 @@ def api_add_note(
     return _ticket_out(session, claim_id)
 
 
-@router.post(
-    "/tickets/{claim_id}/assign",
-    response_model=TicketOut,
-    dependencies=[Depends(csrf_protect)],
-    responses={404: {"description": "No such ticket"}, 409: {"description": "Not allowed now"}},
-)
+@router.post("/tickets/{claim_id}/assign", **_TICKET_STEP)
 def api_assign(
     claim_id: RowId,
     body: AssignIn,

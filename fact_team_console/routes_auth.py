@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import HTMLResponse, Response
 
-from fact_team_console.security import DbSession, client_address, csrf_protect, login_allowed_from
+from fact_team_console.security import (
+    DbSession,
+    PasswordField,
+    UsernameField,
+    client_address,
+    csrf_protect,
+    login_allowed_from,
+)
 from fact_team_console.templating import render
 from fact_team_console.users import authenticate
 
@@ -41,8 +48,8 @@ def login_page(
 def login(
     request: Request,
     session: DbSession,
-    username: str = Form("", max_length=200),
-    password: str = Form("", max_length=1000),
+    username: UsernameField = "",
+    password: PasswordField = "",
     next: str = Form("/", max_length=1000),
 ) -> Response:
     if not login_allowed_from(client_address(request)):

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Form, Path, Request
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -128,6 +128,9 @@ def reset_login_limits() -> None:
 
 MAX_ID = 2_147_483_647  # INTEGER range on both databases: a bigger id is a 422, never a 500
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# The staff login fields, one limit for the login form and the admin's new-user form.
+UsernameField = Annotated[str, Form(max_length=200)]
+PasswordField = Annotated[str, Form(max_length=1000)]
 DbSession = Annotated[Session, Depends(get_session)]
 CurrentUser = Annotated[StaffUser, Depends(current_user)]
 # Who may work tickets (triage, notes, drafts), review (publish, reject, correct), and administer.
