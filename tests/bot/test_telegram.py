@@ -136,8 +136,10 @@ MALFORMED = {  # bodies that pass the secret check: refused (400) or acknowledge
     "null": b"null",
     "message is a number": b'{"update_id":4,"message":5}',
     "message without chat": b'{"update_id":5,"message":{"message_id":1,"date":1,"text":"halo"}}',
-    "chat id is text": b'{"update_id":6,"message":{"message_id":1,"date":1,"chat":{"id":"x","type":"private"},"text":"hi"}}',
-    "text is a number": b'{"update_id":7,"message":{"message_id":1,"date":1,"chat":{"id":1,"type":"private"},"text":5}}',
+    "chat id is text": b'{"update_id":6,"message":{"message_id":1,"date":1,'
+    b'"chat":{"id":"x","type":"private"},"text":"hi"}}',
+    "text is a number": b'{"update_id":7,"message":{"message_id":1,"date":1,'
+    b'"chat":{"id":1,"type":"private"},"text":5}}',
     "update_id is text": b'{"update_id":"8"}',
     "nested lists": b"[" * 100_000 + b"]" * 100_000,
     "nested objects": b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
