@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 from telegram import Bot
 
@@ -21,7 +23,7 @@ from bot.settings import get_settings
 from bot.telegram import TelegramChannel
 from knowledge_base.models import InboundMessage
 from tests.bot.fake_telegram import FakeTelegram
-from tests.helpers.bot import SECRET
+from tests.helpers.bot import FUZZ, FUZZ_JSON, SECRET
 
 PAYLOADS = sorted((Path("/work/shared/data") / "telegram").glob("*.json"))
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
@@ -182,3 +184,17 @@ async def test_body_over_the_cap_is_refused_with_413(
 
     resp = await client.post("/webhooks/telegram", content=chunks(), headers=HEADERS)
     assert resp.status_code == 413
+
+
+def _update(uid: int, message: object) -> dict:
+    return {"update_id": uid, "message": message}
+
+
+@FUZZ
+@given(st.one_of(FUZZ_JSON, st.builds(_update, st.integers(0, 2**40), FUZZ_JSON)), st.binary(max_size=64))
+async def test_any_body_with_the_right_secret_is_never_a_5xx(
+    client: httpx.AsyncClient, data: object, noise: bytes
+) -> None:
+    for body in (json.dumps(data).encode(), noise):
+        resp = await client.post("/webhooks/telegram", content=body, headers=HEADERS)
+        assert resp.status_code < 500

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 import bot.web
@@ -23,7 +25,7 @@ from bot.runtime import get_core, get_whatsapp
 from bot.settings import get_settings
 from bot.whatsapp import WhatsAppClient, verify_signature
 from knowledge_base.models import Citizen, InboundMessage, Notification, utcnow
-from tests.helpers.bot import WA_SECRET, bot_settings
+from tests.helpers.bot import FUZZ, FUZZ_JSON, WA_SECRET, bot_settings
 
 DATA = Path("/work/shared/data/whatsapp")
 PAYLOADS = sorted(DATA.glob("wa_*.json"))
@@ -281,3 +283,19 @@ async def test_body_over_the_cap_is_refused_with_413(client: httpx.AsyncClient, 
     body = json.dumps(text_body("wamid.big", "x" * (get_settings().webhook_max_bytes + 1))).encode()
     assert (await client.post("/webhooks/whatsapp", content=body, headers=sign(body))).status_code == 413
     assert graph.posts == []
+
+
+def _with_message(message: object) -> dict:
+    data = text_body("wamid.fuzz")
+    data["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return data
+
+
+@FUZZ
+@given(st.one_of(FUZZ_JSON, st.builds(_with_message, FUZZ_JSON)), st.binary(max_size=64))
+async def test_any_validly_signed_body_is_never_a_5xx(
+    client: httpx.AsyncClient, data: object, noise: bytes
+) -> None:
+    for body in (json.dumps(data).encode(), noise):
+        resp = await client.post("/webhooks/whatsapp", content=body, headers=sign(body))
+        assert resp.status_code < 500

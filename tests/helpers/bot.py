@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
 from bot.core import Envelope
 from bot.dialogue import Incoming, Reply
 from bot.settings import BotSettings
@@ -49,3 +52,12 @@ class Outbox:
 def env(ext: str, text: str = "", *, address: str = "555", **kw: Any) -> Envelope:
     """A Telegram message with external id `ext` from `address`."""
     return Envelope("telegram", ext, address, Incoming(text=text, **kw))
+
+
+# Arbitrary JSON for the webhook property tests, and their budget (the fixtures are reused per example).
+FUZZ_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
