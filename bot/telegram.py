@@ -7,7 +7,13 @@ conversation itself lives in `bot.core`.
 from __future__ import annotations
 
 import logging
+import os
+from datetime import timedelta
 from typing import Any, TypeGuard
+
+# PTB 22.2+ reports time periods (RetryAfter.retry_after, …) as timedelta when opted in, the coming
+# default; without it every 429 raises a deprecation warning inside PTB itself.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -221,8 +227,8 @@ class TelegramNotifier:
 
 
 def _seconds(exc: RetryAfter) -> float:
-    value = exc._retry_after  # always a timedelta; the public property warns about int deprecation
-    return max(value.total_seconds(), 1.0)
+    value = exc.retry_after
+    return max(value.total_seconds() if isinstance(value, timedelta) else float(value), 1.0)
 
 
 def make_bot(settings: BotSettings) -> Bot:
