@@ -141,7 +141,7 @@ def create_schema(postgres: str) -> tuple[str, str]:
 
 def prepare(url: str, data_dir: Path) -> list[str]:
     """Seed the schema behind `url` with stored vectors; the circulated messages."""
-    from knowledge_base import matching
+    from knowledge_base import matching, verdict_corpus
     from knowledge_base.db import migrate, session_scope
     from knowledge_base.search import sync_passages
     from knowledge_base.settings import get_settings
@@ -155,7 +155,7 @@ def prepare(url: str, data_dir: Path) -> list[str]:
     with session_scope() as s:
         sync_passages(s)  # vectors on the rows, as the scheduler stores them
         matching.sync(s)
-        matching.release(s)
+        verdict_corpus.release(s)
     return known
 
 
