@@ -90,7 +90,7 @@ def configure(role: str, *, log_file: Path | None = None, level: str | None = No
     root.addHandler(handler)
     root.setLevel((level or settings.log_level).upper())
     # httpx logs every URL at INFO, and Telegram's URLs contain the bot token; the others are chatter.
-    for name in ("httpx", "alembic", "faiss", "sentence_transformers"):
+    for name in ("httpx", "alembic", "faiss", "sentence_transformers", "bm25s"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)

@@ -59,6 +59,20 @@ def test_json_lines_with_context_and_no_personal_numbers(
     assert "RuntimeError: Telegram refused chat [redacted]" in failure["exception"]
 
 
+def test_library_chatter_stays_below_the_configured_level(
+    tmp_path: Path, restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bm25s
+
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    path = tmp_path / "service.log"
+    logs.configure("web", log_file=path)
+    bm25s.BM25().index([["air", "pdam"], ["jalan", "rusak"]], show_progress=False)  # logs at DEBUG
+    logging.getLogger("bot.core").warning("kept")
+    assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["kept"]
+
+
 def test_numbers_that_are_not_personal_stay(tmp_path: Path, restore_logging: None) -> None:
     assert logs.mask_personal_numbers("12 passages in 3.14159265 s on 2026-12-02 14:05:09") == (
         "12 passages in 3.14159265 s on 2026-12-02 14:05:09"
